@@ -1,0 +1,1 @@
+//! The audit record: what the filter decided, exported as `wasm.*` filter state.

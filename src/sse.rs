@@ -1,0 +1,1 @@
+//! Server-sent-events framing: splitting a byte stream into whole events.
