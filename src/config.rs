@@ -125,7 +125,22 @@ pub struct SecurityConfig {
 }
 
 impl Config {
-    /// Parses and validates the plugin configuration (JSON; empty means all defaults).
+    /// Parses the plugin configuration as Envoy delivers it: JSON text (a `StringValue`, or
+    /// empty for all defaults) or a binary `google.protobuf.Struct` (inline YAML).
+    pub fn from_plugin_bytes(bytes: &[u8]) -> Result<Config, ConfigError> {
+        let trimmed = trim_ascii(bytes);
+        match trimmed.first() {
+            None | Some(b'{') => Self::from_json(trimmed),
+            Some(_) => {
+                let v = crate::pbstruct::decode_struct(bytes).map_err(|e| {
+                    ConfigError::new("", format!("configuration is neither JSON nor a protobuf Struct: {e}"))
+                })?;
+                Self::from_value(v)
+            }
+        }
+    }
+
+    /// Parses and validates a JSON configuration (empty means all defaults).
     pub fn from_json(bytes: &[u8]) -> Result<Config, ConfigError> {
         let trimmed = trim_ascii(bytes);
         if trimmed.is_empty() {
@@ -134,7 +149,17 @@ impl Config {
             return Ok(cfg);
         }
         let de = &mut serde_json::Deserializer::from_slice(trimmed);
-        let cfg: Config = serde_path_to_error::deserialize(de).map_err(|e| {
+        Self::finish(serde_path_to_error::deserialize(de))
+    }
+
+    pub fn from_value(v: serde_json::Value) -> Result<Config, ConfigError> {
+        Self::finish(serde_path_to_error::deserialize(v))
+    }
+
+    fn finish<E: fmt::Display>(
+        r: Result<Config, serde_path_to_error::Error<E>>,
+    ) -> Result<Config, ConfigError> {
+        let cfg: Config = r.map_err(|e| {
             let key = e.path().to_string();
             let key = if key == "." { String::new() } else { key };
             ConfigError::new(key, e.into_inner().to_string())
@@ -151,7 +176,10 @@ impl Config {
                 return Err(ConfigError::new(format!("{key}.name"), "must not be empty"));
             }
             if !seen.insert(b.name.as_str()) {
-                return Err(ConfigError::new(format!("{key}.name"), format!("duplicate backend `{}`", b.name)));
+                return Err(ConfigError::new(
+                    format!("{key}.name"),
+                    format!("duplicate backend `{}`", b.name),
+                ));
             }
             if let Some(rl) = &b.rate_limit {
                 rl.validate(&format!("{key}.rate_limit"))?;

