@@ -59,10 +59,15 @@ $(WASM): $(RUST_SOURCES)
 
 .PHONY: debian-wasm-toolchain
 debian-wasm-toolchain:
-	@if ! dpkg -s $(APT_WASM) >/dev/null 2>&1; then \
-	  echo "installing the Debian wasm toolchain: $(APT_WASM)"; \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(APT_WASM) >/dev/null; \
-	fi
+	@$(call apt_ensure,$(APT_WASM))
+
+# Installs Debian packages that are missing (CI and developer machines run as root).
+define apt_ensure
+if ! dpkg -s $(1) >/dev/null 2>&1; then \
+  echo "installing Debian packages: $(1)"; \
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(1) >/dev/null; \
+fi
+endef
 
 # --- native binaries --------------------------------------------------------------------------
 $(BRIDGE) $(SCAN) &: $(RUST_SOURCES)
@@ -102,6 +107,7 @@ unit:
 	cargo test --workspace
 
 validate: $(WASM) deps
+	@$(call apt_ensure,docker-compose)
 	@bash tests/validate_configs.sh
 
 e2e: build deps

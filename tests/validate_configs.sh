@@ -23,5 +23,11 @@ elif grep -q 'backends\[0\].denyed_tools' <<<"$out"; then
 else
   echo "FAILED  misspelt key rejected without naming it:"; echo "$out" | tail -3; fail=1
 fi
+# docker compose: no engine runs here, but the file is checked by docker-compose itself.
+if out=$(docker-compose -f docker-compose.yml config -q 2>&1); then
+  echo "ok      docker-compose.yml"
+else
+  echo "FAILED  docker-compose.yml"; echo "$out"; fail=1
+fi
 [ $fail -eq 0 ] && echo "validate: all shipped configs OK"
 exit $fail
