@@ -4,11 +4,21 @@
 //! calls into [`Gateway`], and turns the returned verdicts into hostcalls. Keeping the decisions
 //! here means every rule is tested natively, without a host.
 
+use std::cell::RefCell;
+
 use serde_json::Value;
 
 use crate::audit::{self, keys, AuditRecord, Decision};
+use crate::auth::{
+    AuthMethod, AuthOutcome, Authenticator, Challenge, Credentials, FetchReason, Identity, JwksRequest,
+};
 use crate::config::{BackendSource, Config, ConfigError};
 use crate::jsonrpc::{self, Classified, Kind, Message, Target};
+use crate::policy::{Item, ListKind, Policy, Target as PolicyTarget};
+use crate::ratelimit::{self, RateDecision, RateLimiter, RateRequest};
+use crate::scorer::{Action, ResponseMode, Scorer};
+use crate::session::{SessionCheck, SessionTable};
+use crate::shared::SharedStore;
 
 /// JSON-RPC error codes used in local replies (implementation-defined range).
 pub mod codes {
@@ -62,34 +72,95 @@ impl LocalReply {
     }
 }
 
+/// Header edits the glue applies to the request before it goes upstream.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct HeaderOps {
+    pub remove: Vec<String>,
+    pub set: Vec<(String, String)>,
+}
+
+/// Outcome of the headers phase.
+pub enum HeadVerdict {
+    Reply(LocalReply),
+    /// The JWT's key is unknown: fetch the JWKS, feed it to [`Gateway::on_jwks_response`], then
+    /// run the headers phase again (with `keys_refreshed = true`).
+    FetchKeys(JwksRequest),
+    /// Go on; `need_body` says whether the body must be decided before the headers leave.
+    Continue {
+        identity: Option<Identity>,
+        ops: HeaderOps,
+        need_body: bool,
+    },
+}
+
 /// What to do with the response of a forwarded request.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ResponsePlan {
     /// The JSON-RPC method of the (single) request, when its response needs processing.
     pub method: Option<String>,
-    /// The backend the request went to (`None` on an aggregated list).
-    pub backend: Option<String>,
+    /// The backend the request went to (empty on an aggregated request without a target).
+    pub backend: String,
+    /// Headers added to the response (rate-limit state).
+    pub headers: Vec<(String, String)>,
+    /// Bind the session id the response carries to the caller (an `initialize`).
+    pub bind_session: bool,
 }
 
 /// Outcome of the body phase.
 #[derive(Debug, Clone, PartialEq)]
 pub enum BodyVerdict {
-    Forward { plan: ResponsePlan },
+    Forward { plan: ResponsePlan, ops: HeaderOps },
     Reply(LocalReply),
 }
+
+/// Headers the filter exports upstream for Envoy's global rate-limit filter and the backends.
+/// Client-supplied copies are always removed first.
+pub const BACKEND_HEADER: &str = "x-mcp-backend";
+pub const TOOL_HEADER: &str = "x-mcp-tool";
 
 /// Per-VM state built from the configuration.
 pub struct Gateway {
     pub config: Config,
+    auth: RefCell<Authenticator>,
+    policy: Policy,
+    limiter: RateLimiter,
+    scorer: Scorer,
+    sessions: SessionTable,
 }
 
 impl Gateway {
     pub fn new(config: Config) -> Result<Self, ConfigError> {
-        Ok(Self { config })
+        let auth = Authenticator::new(&config.security.auth)?;
+        let policy = Policy::new(&config)?;
+        let backends: Vec<_> = config.backends.iter().map(|b| (b.name.clone(), b.rate_limit)).collect();
+        let key_limits = config.security.auth.key_rate_limits();
+        let limiter = RateLimiter::new(&config.security.rate_limit, &backends, &key_limits)?;
+        let scorer = Scorer::new(&config.security.injection)?;
+        let sessions = SessionTable::new(&config.security.session_binding);
+        Ok(Self { config, auth: RefCell::new(auth), policy, limiter, scorer, sessions })
     }
 
     pub fn from_json(bytes: &[u8]) -> Result<Self, ConfigError> {
         Self::new(Config::from_plugin_bytes(bytes)?)
+    }
+
+    /// Configuration warnings to log at load (never fatal).
+    pub fn warnings(&self) -> Vec<String> {
+        self.config.security.auth.warnings()
+    }
+
+    pub fn tick_period_secs(&self) -> Option<u64> {
+        self.auth.try_borrow().ok().and_then(|a| a.tick_period_secs())
+    }
+
+    /// A JWKS refresh due on the timer, if any.
+    pub fn jwks_refresh(&self, now_secs: u64) -> Option<JwksRequest> {
+        self.auth.try_borrow_mut().ok()?.jwks_fetch(now_secs, FetchReason::Timer)
+    }
+
+    pub fn on_jwks_response(&self, status: u16, body: Option<&[u8]>, now_secs: u64) -> Result<usize, String> {
+        let mut auth = self.auth.try_borrow_mut().map_err(|_| "authenticator busy".to_string())?;
+        auth.on_jwks_response(status, body, now_secs)
     }
 
     /// Whether the backend on this route comes from the `mcp_router` prefix.
@@ -101,11 +172,16 @@ impl Gateway {
         }
     }
 
+    /// The backend of a per-backend route (the cluster), `None` on aggregated routes.
+    fn route_backend<'a>(&self, head: &'a RequestHead) -> Option<&'a str> {
+        (!self.router_route(head)).then_some(head.cluster_name.as_deref().unwrap_or(""))
+    }
+
     /// Backend and bare target name of one message. On `mcp_router` routes an item-scoped
     /// message must carry a `<backend><sep>` prefix, else `Err` (the router could not route it).
     pub fn resolve_backend(&self, head: &RequestHead, target: &Target) -> Result<(String, Target), String> {
-        if !self.router_route(head) {
-            return Ok((head.cluster_name.clone().unwrap_or_default(), target.clone()));
+        if let Some(b) = self.route_backend(head) {
+            return Ok((b.to_string(), target.clone()));
         }
         let sep = self.config.routing.prefix_separator.as_str();
         let split =
@@ -125,8 +201,168 @@ impl Gateway {
         }
     }
 
-    /// Decides a buffered POST body.
-    pub fn on_request_body(&self, head: &RequestHead, body: &[u8], audit: &mut AuditRecord) -> BodyVerdict {
+    fn challenge_reply(&self, head: &RequestHead, kind: Challenge, status: u32, message: &str) -> LocalReply {
+        let value = match self.auth.try_borrow() {
+            Ok(a) => a.challenge(kind, &head.path, &head.scheme, &head.authority),
+            Err(_) => "Bearer".to_string(),
+        };
+        let code = if status == 401 { codes::UNAUTHORIZED } else { codes::FORBIDDEN };
+        LocalReply::jsonrpc_error(status, None, code, message).with_header("www-authenticate", value)
+    }
+
+    /// Decides the request headers: metadata document, authentication, session binding, and the
+    /// header edits (credentials stripped, identity exported).
+    pub fn on_request_headers(
+        &self,
+        head: &RequestHead,
+        creds: &Credentials,
+        store: &dyn SharedStore,
+        now_ms: u64,
+        keys_refreshed: bool,
+        audit: &mut AuditRecord,
+    ) -> HeadVerdict {
+        let Ok(mut auth) = self.auth.try_borrow_mut() else {
+            audit.decision(Decision::Invalid, "internal_error");
+            return HeadVerdict::Reply(LocalReply::jsonrpc_error(500, None, codes::INTERNAL, "gateway busy"));
+        };
+        if head.http_method == "GET" {
+            if let Some(doc) = auth.protected_resource_metadata(&head.path, &head.scheme, &head.authority) {
+                return HeadVerdict::Reply(LocalReply::json(200, doc));
+            }
+        }
+        let identity_header = auth.identity_header().to_string();
+        let mut ops = HeaderOps {
+            remove: vec![identity_header.clone(), BACKEND_HEADER.into(), TOOL_HEADER.into()],
+            set: Vec::new(),
+        };
+        if auth.is_unauthenticated_path(&head.path) {
+            return HeadVerdict::Continue { identity: None, ops, need_body: false };
+        }
+        let identity = match auth.authenticate(creds, now_ms / 1000) {
+            AuthOutcome::Authenticated(id) => id,
+            AuthOutcome::UnknownKey if !keys_refreshed => {
+                if let Some(req) = auth.jwks_fetch(now_ms / 1000, FetchReason::UnknownKid) {
+                    return HeadVerdict::FetchKeys(req);
+                }
+                drop(auth);
+                audit.decision(Decision::AuthFail, "unknown_key");
+                return HeadVerdict::Reply(self.challenge_reply(
+                    head,
+                    Challenge::InvalidToken,
+                    401,
+                    "invalid token",
+                ));
+            }
+            AuthOutcome::UnknownKey => {
+                drop(auth);
+                audit.decision(Decision::AuthFail, "unknown_key");
+                return HeadVerdict::Reply(self.challenge_reply(
+                    head,
+                    Challenge::InvalidToken,
+                    401,
+                    "invalid token",
+                ));
+            }
+            AuthOutcome::Missing => {
+                drop(auth);
+                audit.decision(Decision::AuthFail, "missing_credentials");
+                return HeadVerdict::Reply(self.challenge_reply(
+                    head,
+                    Challenge::Missing,
+                    401,
+                    "authentication required",
+                ));
+            }
+            AuthOutcome::Invalid(why) => {
+                drop(auth);
+                audit.decision(Decision::AuthFail, why.as_str());
+                return HeadVerdict::Reply(self.challenge_reply(
+                    head,
+                    Challenge::InvalidToken,
+                    401,
+                    "invalid credentials",
+                ));
+            }
+        };
+        drop(auth);
+        audit.set(keys::CLIENT_ID, identity.client_id.as_str());
+        audit.set(keys::AUTH_METHOD, identity.method.as_str());
+
+        if let Some(sid) = &head.session_id {
+            audit.set(keys::SESSION, audit::short_hash(sid.as_bytes()));
+            if let Some(reply) = self.check_session(sid, &identity, store, now_ms, audit) {
+                return HeadVerdict::Reply(reply);
+            }
+        }
+
+        let forward_credentials = self
+            .route_backend(head)
+            .and_then(|b| self.config.backend(b))
+            .is_some_and(|b| b.forward_credentials);
+        if !forward_credentials {
+            ops.remove.push("authorization".into());
+            ops.remove.push("x-api-key".into());
+        }
+        ops.set.push((identity_header, identity.client_id.clone()));
+        let need_body = head.http_method == "POST";
+        if !need_body {
+            audit.decision(Decision::Allow, "");
+        }
+        HeadVerdict::Continue { identity: Some(identity), ops, need_body }
+    }
+
+    /// A session id presented by another principal than the one it is bound to is refused; an
+    /// unbound one (issued before a restart, or evicted) is bound to its first user.
+    fn check_session(
+        &self,
+        sid: &str,
+        who: &Identity,
+        store: &dyn SharedStore,
+        now_ms: u64,
+        audit: &mut AuditRecord,
+    ) -> Option<LocalReply> {
+        if !self.config.security.session_binding.enabled || who.method == AuthMethod::Anonymous {
+            return None;
+        }
+        match self.sessions.check(store, sid, &who.client_id, now_ms) {
+            SessionCheck::Match => None,
+            SessionCheck::Unbound => match self.sessions.bind(store, sid, &who.client_id, now_ms) {
+                Ok(()) => None,
+                Err(_) => {
+                    audit.decision(Decision::Deny, "session_table_full");
+                    Some(LocalReply::jsonrpc_error(503, None, codes::INTERNAL, "session capacity exhausted"))
+                }
+            },
+            SessionCheck::Mismatch => {
+                audit.decision(Decision::Deny, "session_principal_mismatch");
+                Some(LocalReply::jsonrpc_error(
+                    403,
+                    None,
+                    codes::FORBIDDEN,
+                    "session belongs to another principal",
+                ))
+            }
+        }
+    }
+
+    /// Binds the session id an `initialize` response issued to the caller.
+    pub fn bind_session(&self, sid: &str, who: &Identity, store: &dyn SharedStore, now_ms: u64) -> bool {
+        if !self.config.security.session_binding.enabled || who.method == AuthMethod::Anonymous {
+            return true;
+        }
+        self.sessions.bind(store, sid, &who.client_id, now_ms).is_ok()
+    }
+
+    /// Decides a buffered POST body: every message is authorised, charged and scored.
+    pub fn on_request_body(
+        &self,
+        head: &RequestHead,
+        who: &Identity,
+        body: &[u8],
+        store: &dyn SharedStore,
+        now_ms: u64,
+        audit: &mut AuditRecord,
+    ) -> BodyVerdict {
         let classified = match jsonrpc::classify(body) {
             Ok(c) => c,
             Err(e) => {
@@ -139,14 +375,17 @@ impl Gateway {
             return BodyVerdict::Reply(reply);
         }
         let mut plan = ResponsePlan::default();
+        let mut ops = HeaderOps::default();
+        let mut warned = false;
         for msg in &classified.messages {
             let (backend, target) = match self.resolve_backend(head, &msg.target) {
                 Ok(x) => x,
                 Err(why) => {
                     audit.decision(Decision::Invalid, "unroutable_name");
-                    return BodyVerdict::Reply(LocalReply::jsonrpc_error(
+                    return BodyVerdict::Reply(batch_error(
+                        &classified,
+                        msg,
                         400,
-                        msg.id.as_ref(),
                         codes::INVALID_PARAMS,
                         &why,
                     ));
@@ -155,15 +394,335 @@ impl Gateway {
             if !classified.batch {
                 audit.set(keys::BACKEND, backend.as_str());
                 record_target(&target, audit);
-                plan = ResponsePlan {
-                    method: msg.method.clone().filter(|_| msg.kind == Kind::Request),
-                    backend: (!backend.is_empty()).then_some(backend),
-                };
+            }
+            match self.decide_message(head, who, msg, &backend, &target, store, now_ms, audit) {
+                MessageVerdict::Refuse(status, code, message, headers) => {
+                    let mut reply = batch_error(&classified, msg, status, code, &message);
+                    reply.headers.extend(headers);
+                    return BodyVerdict::Reply(reply);
+                }
+                MessageVerdict::Pass { warned: w, headers } => {
+                    warned |= w;
+                    plan.headers.extend(headers);
+                }
+            }
+            if !classified.batch {
+                if let Target::Tool(t) | Target::Prompt(t) | Target::Resource(t) = &target {
+                    ops.set.push((TOOL_HEADER.into(), header_safe(t)));
+                }
+                if !backend.is_empty() {
+                    ops.set.push((BACKEND_HEADER.into(), header_safe(&backend)));
+                }
+                plan.method = msg.method.clone().filter(|_| msg.kind == Kind::Request);
+                plan.bind_session = msg.method() == "initialize";
+                plan.backend = backend;
             }
         }
-        audit.decision(Decision::Allow, "");
-        BodyVerdict::Forward { plan }
+        if warned {
+            audit.set(keys::DECISION, Decision::InjectionWarn.as_str());
+        } else {
+            audit.set(keys::DECISION, Decision::Allow.as_str());
+        }
+        BodyVerdict::Forward { plan, ops }
     }
+
+    #[allow(clippy::too_many_arguments)]
+    fn decide_message(
+        &self,
+        head: &RequestHead,
+        who: &Identity,
+        msg: &Message,
+        backend: &str,
+        target: &Target,
+        store: &dyn SharedStore,
+        now_ms: u64,
+        audit: &mut AuditRecord,
+    ) -> MessageVerdict {
+        // Responses to server requests (sampling, elicitation, roots) and notifications carry
+        // no target: policy decides them on their method like any other message.
+        let method = match msg.kind {
+            Kind::Response => "response",
+            _ => msg.method(),
+        };
+        let item = match target {
+            Target::None => Item::None,
+            Target::Tool(t) => Item::Tool(t),
+            Target::Resource(u) => Item::Resource(u),
+            Target::Prompt(p) => Item::Prompt(p),
+        };
+        let arguments = msg.params.as_ref().and_then(|p| p.get("arguments"));
+        let decision = self.policy.authorize(who, &PolicyTarget { method, backend, item, arguments });
+        audit.set(keys::RULE, decision.rule.as_str());
+        if !decision.allowed {
+            audit.set(keys::DECISION, Decision::Deny.as_str());
+            let mut headers = Vec::new();
+            if let Some(scope) = &decision.required_scope {
+                if let Ok(a) = self.auth.try_borrow() {
+                    let v = a.challenge(
+                        Challenge::InsufficientScope(scope.clone()),
+                        &head.path,
+                        &head.scheme,
+                        &head.authority,
+                    );
+                    headers.push(("www-authenticate".to_string(), v));
+                }
+            }
+            return MessageVerdict::Refuse(403, codes::FORBIDDEN, decision.message, headers);
+        }
+
+        let mut headers = Vec::new();
+        if msg.kind == Kind::Request && self.limiter.charges(method) {
+            let tool = target.name().unwrap_or("");
+            let req =
+                RateRequest { client_id: &who.client_id, api_key_index: who.api_key_index, backend, tool };
+            let d = self.limiter.check(store, &req, now_ms);
+            headers =
+                ratelimit::rate_limit_headers(&d).into_iter().map(|(k, v)| (k.to_string(), v)).collect();
+            match &d {
+                RateDecision::NotLimited => {}
+                RateDecision::Allowed(s) => {
+                    audit.set(keys::RATELIMIT_BUCKET, s.bucket.as_str());
+                    audit.set(keys::RATELIMIT_REMAINING, s.remaining.to_string());
+                }
+                RateDecision::Limited { state, retry_after_secs } => {
+                    audit.set(keys::RATELIMIT_BUCKET, state.bucket.as_str());
+                    audit.set(keys::RATELIMIT_REMAINING, "0");
+                    audit.decision(Decision::RateLimited, format!("ratelimit:{}", state.bucket));
+                    headers.push(("retry-after".to_string(), retry_after_secs.to_string()));
+                    return MessageVerdict::Refuse(
+                        429,
+                        codes::RATE_LIMITED,
+                        "rate limit exceeded".into(),
+                        headers,
+                    );
+                }
+                RateDecision::Error(why) => {
+                    audit.decision(Decision::RateLimited, format!("ratelimit_error:{why}"));
+                    return MessageVerdict::Refuse(
+                        429,
+                        codes::RATE_LIMITED,
+                        "rate limit unavailable".into(),
+                        headers,
+                    );
+                }
+            }
+        }
+
+        let inj = &self.config.security.injection;
+        if inj.enabled && inj.request_action != Action::Off && msg.kind != Kind::Response {
+            if let Some(params) = &msg.params {
+                let v = self.scorer.score_request(method, params);
+                if v.score > 0.0 {
+                    audit.set(keys::INJECTION_SCORE, audit::format_score(v.score));
+                    audit.set(keys::INJECTION_RULES, v.rules.join(","));
+                }
+                if v.score >= inj.block_threshold && inj.request_action == Action::Block {
+                    audit.decision(Decision::InjectionBlock, format!("injection:{}", v.rules.join(",")));
+                    return MessageVerdict::Refuse(
+                        403,
+                        codes::INJECTION,
+                        "request blocked: possible prompt injection in arguments".into(),
+                        headers,
+                    );
+                }
+                if v.score >= inj.warn_threshold.min(inj.block_threshold) {
+                    return MessageVerdict::Pass { warned: true, headers };
+                }
+            }
+        }
+        MessageVerdict::Pass { warned: false, headers }
+    }
+
+    /// Whether a response needs to be looked at, given the request's plan.
+    pub fn inspects_response(&self, plan: &ResponsePlan, sse: bool) -> bool {
+        let inj = &self.config.security.injection;
+        let scanning = inj.enabled && inj.response_action != Action::Off;
+        match plan.method.as_deref() {
+            Some(m) if list_kind(m).is_some() => true,
+            Some("tools/call" | "resources/read" | "prompts/get") => scanning,
+            // GET streams and other SSE responses may carry server requests (sampling).
+            _ => sse && scanning,
+        }
+    }
+
+    /// Filters and scans one JSON-RPC message of a response (a JSON body or one SSE event).
+    /// Returns the rewritten message when it changed.
+    pub fn on_response_message(
+        &self,
+        plan: &ResponsePlan,
+        who: &Identity,
+        msg: &mut Value,
+        audit: &mut AuditRecord,
+    ) -> bool {
+        let mut changed = false;
+        if let Some(method) = msg.get("method").and_then(Value::as_str).map(str::to_string) {
+            // A server-to-client request or notification on the stream.
+            if method == "sampling/createMessage" {
+                changed |= self.scan_response_part(&method, msg, audit, "params");
+            }
+            return changed;
+        }
+        let Some(method) = plan.method.as_deref() else { return false };
+        if msg.get("result").is_none() {
+            return false;
+        }
+        if let Some(kind) = list_kind(method) {
+            changed |= self.filter_list(plan, who, kind, msg, audit);
+        }
+        changed | self.scan_response_part(method, msg, audit, "result")
+    }
+
+    fn filter_list(
+        &self,
+        plan: &ResponsePlan,
+        who: &Identity,
+        kind: ListKind,
+        msg: &mut Value,
+        audit: &mut AuditRecord,
+    ) -> bool {
+        let field = match kind {
+            ListKind::Tools => "tools",
+            ListKind::Prompts => "prompts",
+            ListKind::Resources => "resources",
+        };
+        let Some(Value::Array(items)) = msg.get_mut("result").and_then(|r| r.get_mut(field)) else {
+            return false;
+        };
+        let sep = self.config.routing.prefix_separator.clone();
+        let fixed = (!self.router_route_plan(plan)).then(|| plan.backend.clone());
+        let resolve = move |name: &str| -> Option<(String, String)> {
+            match &fixed {
+                Some(b) => Some((b.clone(), name.to_string())),
+                None if kind == ListKind::Resources => {
+                    jsonrpc::split_prefixed_uri(name).map(|(b, n)| (b.to_string(), n.to_string()))
+                }
+                None => jsonrpc::split_prefixed(name, &sep).map(|(b, n)| (b.to_string(), n.to_string())),
+            }
+        };
+        let removed = self.policy.filter_list(who, kind, items, &resolve);
+        audit.set(keys::LIST_FILTERED, removed.to_string());
+        removed > 0
+    }
+
+    fn router_route_plan(&self, plan: &ResponsePlan) -> bool {
+        plan.backend.is_empty()
+    }
+
+    /// Scores `msg[part]`; blocks (error or redaction) or warns as configured.
+    fn scan_response_part(&self, method: &str, msg: &mut Value, audit: &mut AuditRecord, part: &str) -> bool {
+        let inj = &self.config.security.injection;
+        if !inj.enabled || inj.response_action == Action::Off {
+            return false;
+        }
+        let Some(body) = msg.get(part) else { return false };
+        let verdict = if part == "params" {
+            self.scorer.score_request(method, body)
+        } else {
+            self.scorer.score_response(method, body)
+        };
+        if verdict.score <= 0.0 {
+            return false;
+        }
+        audit.set(keys::RESPONSE_INJECTION_SCORE, audit::format_score(verdict.score));
+        audit.set(keys::RESPONSE_INJECTION_RULES, verdict.rules.join(","));
+        if verdict.score < inj.warn_threshold.min(inj.block_threshold) {
+            return false;
+        }
+        if verdict.score < inj.block_threshold || inj.response_action == Action::Warn {
+            audit.set(keys::RESPONSE_DECISION, Decision::InjectionWarn.as_str());
+            return false;
+        }
+        audit.set(keys::RESPONSE_DECISION, Decision::InjectionBlock.as_str());
+        let redact = inj.response_mode == ResponseMode::Redact || list_kind(method).is_some();
+        if redact && self.redact(method, msg, part) {
+            return true;
+        }
+        let id = msg.get("id").cloned();
+        *msg = serde_json::json!({
+            "jsonrpc": "2.0",
+            "id": id,
+            "error": {"code": codes::INJECTION, "message": "response blocked: possible prompt injection"}
+        });
+        true
+    }
+
+    /// Removes the offending items of a result (list entries, content blocks, resource
+    /// contents, prompt messages). Returns false when nothing itemised could be redacted.
+    fn redact(&self, method: &str, msg: &mut Value, part: &str) -> bool {
+        let field = match method {
+            "tools/list" => "tools",
+            "prompts/list" => "prompts",
+            "resources/list" => "resources",
+            "tools/call" => "content",
+            "resources/read" => "contents",
+            "prompts/get" => "messages",
+            _ => return false,
+        };
+        let threshold = self.config.security.injection.block_threshold;
+        let Some(Value::Array(items)) = msg.get_mut(part).and_then(|r| r.get_mut(field)) else {
+            return false;
+        };
+        let before = items.len();
+        items.retain(|item| {
+            let wrapped = serde_json::json!({ field: [item] });
+            self.scorer.score_response(method, &wrapped).score < threshold
+        });
+        let removed = before - items.len();
+        if method == "tools/call" {
+            items.push(serde_json::json!({
+                "type": "text",
+                "text": format!("[mcp-gateway: {removed} content item(s) removed: possible prompt injection]")
+            }));
+            if let Some(r) = msg.get_mut(part).and_then(Value::as_object_mut) {
+                r.remove("structuredContent");
+            }
+        }
+        removed > 0
+    }
+}
+
+enum MessageVerdict {
+    Refuse(u32, i64, String, Vec<(String, String)>),
+    Pass { warned: bool, headers: Vec<(String, String)> },
+}
+
+fn list_kind(method: &str) -> Option<ListKind> {
+    match method {
+        "tools/list" => Some(ListKind::Tools),
+        "prompts/list" => Some(ListKind::Prompts),
+        "resources/list" => Some(ListKind::Resources),
+        _ => None,
+    }
+}
+
+/// Header values must be visible ASCII; anything else travels base64-encoded, the way
+/// 2026-07-28 encodes `Mcp-Name`.
+fn header_safe(v: &str) -> String {
+    use base64::Engine as _;
+    if v.bytes().all(|b| (0x20..0x7f).contains(&b)) {
+        v.to_string()
+    } else {
+        format!("=?base64?{}?=", base64::engine::general_purpose::STANDARD.encode(v))
+    }
+}
+
+/// The error reply for a refused message. A batch is refused whole: every request in it gets
+/// the error (with its own id), so no element of a batch with a refused element runs.
+fn batch_error(c: &Classified, refused: &Message, status: u32, code: i64, message: &str) -> LocalReply {
+    if !c.batch {
+        return LocalReply::jsonrpc_error(status, refused.id.as_ref(), code, message);
+    }
+    let errors: Vec<Value> = c
+        .messages
+        .iter()
+        .filter(|m| m.kind == Kind::Request)
+        .map(|m| {
+            let text =
+                if std::ptr::eq(m, refused) { message } else { "batch refused: another element was refused" };
+            serde_json::from_str(&jsonrpc::error_body(m.id.as_ref(), code, text, None)).unwrap_or(Value::Null)
+        })
+        .collect();
+    LocalReply::json(status, Value::Array(errors).to_string())
 }
 
 fn record_message_fields(c: &Classified, audit: &mut AuditRecord) {
@@ -270,13 +829,28 @@ mod tests {
         }
     }
 
+    fn admin() -> Identity {
+        Identity {
+            client_id: "admin".into(),
+            method: AuthMethod::ApiKey,
+            permissions: vec!["*".into()],
+            roles: vec![],
+            scopes: vec![],
+            api_key_index: Some(0),
+        }
+    }
+
+    fn decide(g: &Gateway, h: &RequestHead, body: &[u8], a: &mut AuditRecord) -> BodyVerdict {
+        g.on_request_body(h, &admin(), body, &crate::shared::MemoryStore::new(), 1_000, a)
+    }
+
     const CALL: &str = r#"{"jsonrpc":"2.0","id":4,"method":"tools/call","params":{"name":"read_file","arguments":{"path":"/x"}}}"#;
 
     #[test]
     fn records_method_tool_backend() {
         let g = gw("{}");
         let mut a = AuditRecord::default();
-        let v = g.on_request_body(&head("filesystem"), CALL.as_bytes(), &mut a);
+        let v = decide(&g, &head("filesystem"), CALL.as_bytes(), &mut a);
         assert!(matches!(v, BodyVerdict::Forward { .. }));
         assert_eq!(a.get(keys::METHOD), Some("tools/call"));
         assert_eq!(a.get(keys::TOOL), Some("read_file"));
@@ -289,7 +863,7 @@ mod tests {
     fn malformed_body_is_a_jsonrpc_error() {
         let g = gw("{}");
         let mut a = AuditRecord::default();
-        let BodyVerdict::Reply(r) = g.on_request_body(&head("fs"), b"{nope", &mut a) else { panic!() };
+        let BodyVerdict::Reply(r) = decide(&g, &head("fs"), b"{nope", &mut a) else { panic!() };
         assert_eq!(r.status, 400);
         assert!(r.body.contains("-32700"));
         assert_eq!(a.get(keys::DECISION), Some("invalid"));
@@ -302,10 +876,10 @@ mod tests {
         h.route_name = Some("aggregate".into());
         let body = CALL.replace("read_file", "filesystem__read_file");
         let mut a = AuditRecord::default();
-        assert!(matches!(g.on_request_body(&h, body.as_bytes(), &mut a), BodyVerdict::Forward { .. }));
+        assert!(matches!(decide(&g, &h, body.as_bytes(), &mut a), BodyVerdict::Forward { .. }));
         assert_eq!((a.get(keys::BACKEND), a.get(keys::TOOL)), (Some("filesystem"), Some("read_file")));
         let mut a = AuditRecord::default();
-        let BodyVerdict::Reply(r) = g.on_request_body(&h, CALL.as_bytes(), &mut a) else { panic!() };
+        let BodyVerdict::Reply(r) = decide(&g, &h, CALL.as_bytes(), &mut a) else { panic!() };
         assert_eq!(r.status, 400);
     }
 
@@ -316,15 +890,15 @@ mod tests {
         h.mcp_method = Some("tools/call".into());
         h.mcp_name = Some("list_directory".into());
         let mut a = AuditRecord::default();
-        let BodyVerdict::Reply(r) = g.on_request_body(&h, CALL.as_bytes(), &mut a) else { panic!() };
+        let BodyVerdict::Reply(r) = decide(&g, &h, CALL.as_bytes(), &mut a) else { panic!() };
         assert!(r.body.contains("-32020"));
         h.mcp_name = Some("=?base64?cmVhZF9maWxl?=".into());
         let mut a = AuditRecord::default();
-        assert!(matches!(g.on_request_body(&h, CALL.as_bytes(), &mut a), BodyVerdict::Forward { .. }));
+        assert!(matches!(decide(&g, &h, CALL.as_bytes(), &mut a), BodyVerdict::Forward { .. }));
         // 2026-07-28 requires the headers
         let mut h = head("fs");
         h.protocol_version = Some("2026-07-28".into());
         let mut a = AuditRecord::default();
-        assert!(matches!(g.on_request_body(&h, CALL.as_bytes(), &mut a), BodyVerdict::Reply(_)));
+        assert!(matches!(decide(&g, &h, CALL.as_bytes(), &mut a), BodyVerdict::Reply(_)));
     }
 }
