@@ -219,6 +219,11 @@ impl Exchange {
                     return self
                         .internal_error(&format!("cannot edit request headers (host status {})", e.0));
                 }
+                if !need_body && identity.is_some() {
+                    // A GET stream (or DELETE) of an authenticated caller: its SSE events may
+                    // carry server requests such as sampling/createMessage, scanned on the way.
+                    self.plan = Some(ResponsePlan::default());
+                }
                 self.identity = identity;
                 if need_body {
                     // Hold the headers until the whole body has been decided (needs
