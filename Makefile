@@ -33,7 +33,7 @@ NPM_PACKAGES := @modelcontextprotocol/server-everything@2026.8.31 \
 APT_WASM     := rustc-web cargo-web rust-web-src lld-22 wasi-libc
 RUST_SOURCES := $(shell find src stdio-bridge/src -name '*.rs' 2>/dev/null) Cargo.toml Cargo.lock stdio-bridge/Cargo.toml
 
-.PHONY: build run test lint fmt unit validate e2e deps clean
+.PHONY: build run demo test lint fmt unit validate e2e deps clean
 
 build: $(WASM) $(BRIDGE) $(SCAN)
 
@@ -92,6 +92,9 @@ $(NPM_PREFIX)/.installed: Makefile
 # --- run --------------------------------------------------------------------------------------
 run: build deps
 	@ENVOY=$(ENVOY) bash scripts/run.sh
+
+demo: build deps
+	$(PY) scripts/demo.py
 
 # --- checks -----------------------------------------------------------------------------------
 test: lint unit validate e2e
