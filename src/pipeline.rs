@@ -201,6 +201,13 @@ impl Gateway {
         }
     }
 
+    fn identity_header(&self) -> String {
+        self.auth
+            .try_borrow()
+            .map(|a| a.identity_header().to_string())
+            .unwrap_or_else(|_| "x-mcp-client-id".into())
+    }
+
     fn challenge_reply(&self, head: &RequestHead, kind: Challenge, status: u32, message: &str) -> LocalReply {
         let value = match self.auth.try_borrow() {
             Ok(a) => a.challenge(kind, &head.path, &head.scheme, &head.authority),
@@ -230,61 +237,44 @@ impl Gateway {
                 return HeadVerdict::Reply(LocalReply::json(200, doc));
             }
         }
-        let identity_header = auth.identity_header().to_string();
-        let mut ops = HeaderOps {
-            remove: vec![identity_header.clone(), BACKEND_HEADER.into(), TOOL_HEADER.into()],
+        let ops = HeaderOps {
+            remove: vec![auth.identity_header().to_string(), BACKEND_HEADER.into(), TOOL_HEADER.into()],
             set: Vec::new(),
         };
         if auth.is_unauthenticated_path(&head.path) {
             return HeadVerdict::Continue { identity: None, ops, need_body: false };
         }
-        let identity = match auth.authenticate(creds, now_ms / 1000) {
-            AuthOutcome::Authenticated(id) => id,
-            AuthOutcome::UnknownKey if !keys_refreshed => {
-                if let Some(req) = auth.jwks_fetch(now_ms / 1000, FetchReason::UnknownKid) {
-                    return HeadVerdict::FetchKeys(req);
-                }
+        let (rule, challenge, message) = match auth.authenticate(creds, now_ms / 1000) {
+            AuthOutcome::Authenticated(id) => {
                 drop(auth);
-                audit.decision(Decision::AuthFail, "unknown_key");
-                return HeadVerdict::Reply(self.challenge_reply(
-                    head,
-                    Challenge::InvalidToken,
-                    401,
-                    "invalid token",
-                ));
+                return self.authenticated(head, id, ops, store, now_ms, audit);
             }
             AuthOutcome::UnknownKey => {
-                drop(auth);
-                audit.decision(Decision::AuthFail, "unknown_key");
-                return HeadVerdict::Reply(self.challenge_reply(
-                    head,
-                    Challenge::InvalidToken,
-                    401,
-                    "invalid token",
-                ));
+                if !keys_refreshed {
+                    if let Some(req) = auth.jwks_fetch(now_ms / 1000, FetchReason::UnknownKid) {
+                        return HeadVerdict::FetchKeys(req);
+                    }
+                }
+                ("unknown_key", Challenge::InvalidToken, "invalid token")
             }
-            AuthOutcome::Missing => {
-                drop(auth);
-                audit.decision(Decision::AuthFail, "missing_credentials");
-                return HeadVerdict::Reply(self.challenge_reply(
-                    head,
-                    Challenge::Missing,
-                    401,
-                    "authentication required",
-                ));
-            }
-            AuthOutcome::Invalid(why) => {
-                drop(auth);
-                audit.decision(Decision::AuthFail, why.as_str());
-                return HeadVerdict::Reply(self.challenge_reply(
-                    head,
-                    Challenge::InvalidToken,
-                    401,
-                    "invalid credentials",
-                ));
-            }
+            AuthOutcome::Missing => ("missing_credentials", Challenge::Missing, "authentication required"),
+            AuthOutcome::Invalid(why) => (why.as_str(), Challenge::InvalidToken, "invalid credentials"),
         };
         drop(auth);
+        audit.decision(Decision::AuthFail, rule);
+        HeadVerdict::Reply(self.challenge_reply(head, challenge, 401, message))
+    }
+
+    /// The rest of the headers phase for an authenticated caller.
+    fn authenticated(
+        &self,
+        head: &RequestHead,
+        identity: Identity,
+        mut ops: HeaderOps,
+        store: &dyn SharedStore,
+        now_ms: u64,
+        audit: &mut AuditRecord,
+    ) -> HeadVerdict {
         audit.set(keys::CLIENT_ID, identity.client_id.as_str());
         audit.set(keys::AUTH_METHOD, identity.method.as_str());
 
@@ -303,7 +293,7 @@ impl Gateway {
             ops.remove.push("authorization".into());
             ops.remove.push("x-api-key".into());
         }
-        ops.set.push((identity_header, identity.client_id.clone()));
+        ops.set.push((self.identity_header(), identity.client_id.clone()));
         let need_body = head.http_method == "POST";
         if !need_body {
             audit.decision(Decision::Allow, "");
