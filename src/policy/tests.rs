@@ -541,6 +541,9 @@ impl Rng {
         self.0 ^= self.0 >> 27;
         self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
     }
+    fn one_in(&mut self, n: u64) -> bool {
+        self.next().is_multiple_of(n)
+    }
     fn pick<'a>(&mut self, xs: &[&'a str]) -> &'a str {
         xs.get((self.next() % xs.len() as u64) as usize)
             .copied()
@@ -573,7 +576,7 @@ fn property_list_equals_call_decision() {
     for round in 0..300 {
         let mut backends = Vec::new();
         for b in backs {
-            if rng.next() % 3 == 0 {
+            if rng.one_in(3) {
                 let mut bc = BackendConfig {
                     name: b.into(),
                     ..BackendConfig::default()
@@ -589,7 +592,7 @@ fn property_list_equals_call_decision() {
         }
         let mut role = Vec::new();
         for _ in 0..rng.next() % 5 {
-            let neg = if rng.next() % 4 == 0 { "!" } else { "" };
+            let neg = if rng.one_in(4) { "!" } else { "" };
             role.push(json!(format!(
                 "{neg}{}/{}",
                 rng.pick(&bglobs),
@@ -600,21 +603,21 @@ fn property_list_equals_call_decision() {
         let p = policy_with(json!({"default": default, "roles": {"r": role}}), backends);
         let mut perms = Vec::new();
         for _ in 0..rng.next() % 4 {
-            let neg = if rng.next() % 5 == 0 { "!" } else { "" };
-            let pat = if rng.next() % 10 == 0 {
+            let neg = if rng.one_in(5) { "!" } else { "" };
+            let pat = if rng.one_in(10) {
                 "*".to_string()
             } else {
                 format!("{}/{}", rng.pick(&bglobs), rng.pick(&globs))
             };
             perms.push(format!("{neg}{pat}"));
         }
-        if rng.next() % 10 == 0 {
+        if rng.one_in(10) {
             perms.push("!method:tools/call".into());
         }
         let perm_refs: Vec<&str> = perms.iter().map(String::as_str).collect();
         let who = ident(
             &perm_refs,
-            if rng.next() % 2 == 0 { &["r"] } else { &[] },
+            if rng.one_in(2) { &["r"] } else { &[] },
             &[],
         );
         let mut items: Vec<Value> = Vec::new();
