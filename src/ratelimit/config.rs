@@ -45,7 +45,10 @@ pub struct BucketRule {
 
 impl BucketRule {
     pub fn spec(&self) -> RateLimitSpec {
-        RateLimitSpec { requests_per_sec: self.requests_per_sec, burst_size: self.burst_size }
+        RateLimitSpec {
+            requests_per_sec: self.requests_per_sec,
+            burst_size: self.burst_size,
+        }
     }
 }
 
@@ -79,7 +82,10 @@ fn default_true() -> bool {
     true
 }
 fn default_methods() -> Vec<String> {
-    ["tools/call", "resources/read", "prompts/get"].iter().map(|s| s.to_string()).collect()
+    ["tools/call", "resources/read", "prompts/get"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect()
 }
 fn default_slots() -> u32 {
     65536
@@ -108,16 +114,24 @@ impl Default for RateLimitConfig {
 pub(crate) fn valid_rule_name(name: &str) -> bool {
     !name.is_empty()
         && name.len() <= 64
-        && name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
 }
 
 impl RateLimitConfig {
     pub fn validate(&self, key: &str) -> Result<(), ConfigError> {
         if self.slots == 0 || self.slots > MAX_SLOTS {
-            return Err(ConfigError::new(format!("{key}.slots"), format!("must be between 1 and {MAX_SLOTS}")));
+            return Err(ConfigError::new(
+                format!("{key}.slots"),
+                format!("must be between 1 and {MAX_SLOTS}"),
+            ));
         }
         if self.probes == 0 || self.probes > MAX_PROBES {
-            return Err(ConfigError::new(format!("{key}.probes"), format!("must be between 1 and {MAX_PROBES}")));
+            return Err(ConfigError::new(
+                format!("{key}.probes"),
+                format!("must be between 1 and {MAX_PROBES}"),
+            ));
         }
         if self.max_cas_retries > MAX_CAS_RETRIES {
             return Err(ConfigError::new(
@@ -127,7 +141,10 @@ impl RateLimitConfig {
         }
         for (i, m) in self.methods.iter().enumerate() {
             if m.is_empty() {
-                return Err(ConfigError::new(format!("{key}.methods[{i}]"), "must not be empty"));
+                return Err(ConfigError::new(
+                    format!("{key}.methods[{i}]"),
+                    "must not be empty",
+                ));
             }
         }
         if let Some(d) = &self.default_per_client {
@@ -143,16 +160,25 @@ impl RateLimitConfig {
                 ));
             }
             if !names.insert(r.name.as_str()) {
-                return Err(ConfigError::new(format!("{rk}.name"), format!("duplicate bucket `{}`", r.name)));
+                return Err(ConfigError::new(
+                    format!("{rk}.name"),
+                    format!("duplicate bucket `{}`", r.name),
+                ));
             }
             for (j, d) in r.per.iter().enumerate() {
                 if r.per[..j].contains(d) {
-                    return Err(ConfigError::new(format!("{rk}.per[{j}]"), "duplicate dimension"));
+                    return Err(ConfigError::new(
+                        format!("{rk}.per[{j}]"),
+                        "duplicate dimension",
+                    ));
                 }
             }
             for (field, v) in [("backend", &r.backend), ("tool", &r.tool)] {
                 if v.as_deref() == Some("") {
-                    return Err(ConfigError::new(format!("{rk}.{field}"), "must not be empty (omit it to match all)"));
+                    return Err(ConfigError::new(
+                        format!("{rk}.{field}"),
+                        "must not be empty (omit it to match all)",
+                    ));
                 }
             }
             r.spec().validate(&rk)?;

@@ -33,7 +33,9 @@ mod tests;
 
 pub use config::{BucketRule, Dimension, RateLimitConfig};
 pub use headers::rate_limit_headers;
-pub use limiter::{BucketState, RateDecision, RateLimiter, RateRequest, ERR_CONTENTION, ERR_STORE, ERR_TABLE_FULL};
+pub use limiter::{
+    BucketState, RateDecision, RateLimiter, RateRequest, ERR_CONTENTION, ERR_STORE, ERR_TABLE_FULL,
+};
 
 /// `{requests_per_sec, burst_size}` as in the seed gateway's vocabulary.
 #[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
@@ -46,10 +48,16 @@ pub struct RateLimitSpec {
 impl RateLimitSpec {
     pub fn validate(&self, key: &str) -> Result<(), ConfigError> {
         if !(self.requests_per_sec.is_finite() && self.requests_per_sec > 0.0) {
-            return Err(ConfigError::new(format!("{key}.requests_per_sec"), "must be a positive number"));
+            return Err(ConfigError::new(
+                format!("{key}.requests_per_sec"),
+                "must be a positive number",
+            ));
         }
         if self.burst_size == 0 {
-            return Err(ConfigError::new(format!("{key}.burst_size"), "must be at least 1"));
+            return Err(ConfigError::new(
+                format!("{key}.burst_size"),
+                "must be at least 1",
+            ));
         }
         Ok(())
     }
