@@ -70,9 +70,9 @@ impl Body for ResBody {
                 }
                 match s.rx.poll_recv(cx) {
                     Poll::Ready(Some(Out::Event(b))) => Poll::Ready(Some(Ok(Frame::data(b)))),
-                    Poll::Ready(Some(Out::Json(b))) => Poll::Ready(Some(Ok(Frame::data(
-                        crate::session::legacy_frame(&b),
-                    )))),
+                    Poll::Ready(Some(Out::Json(b))) => {
+                        Poll::Ready(Some(Ok(Frame::data(crate::session::legacy_frame(&b)))))
+                    }
                     Poll::Ready(None) => Poll::Ready(None),
                     Poll::Pending => Poll::Pending,
                 }

@@ -84,10 +84,7 @@ fn signal_group(pid: i32, sig: i32) {
 }
 
 /// Spawn the configured command. `label` identifies the child in logs.
-pub fn spawn(
-    cfg: &ServerConfig,
-    label: &str,
-) -> std::io::Result<(Arc<ChildHandle>, ChildOutput)> {
+pub fn spawn(cfg: &ServerConfig, label: &str) -> std::io::Result<(Arc<ChildHandle>, ChildOutput)> {
     let mut cmd = Command::new(&cfg.command);
     cmd.args(&cfg.args)
         .env_clear()
@@ -113,7 +110,14 @@ pub fn spawn(
     unsafe {
         cmd.pre_exec(|| {
             // The child dies with the bridge even if the bridge is SIGKILLed.
-            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong, 0, 0, 0) != 0 {
+            if libc::prctl(
+                libc::PR_SET_PDEATHSIG,
+                libc::SIGKILL as libc::c_ulong,
+                0,
+                0,
+                0,
+            ) != 0
+            {
                 return Err(std::io::Error::last_os_error());
             }
             if libc::getppid() == 1 {

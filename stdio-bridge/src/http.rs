@@ -60,7 +60,11 @@ fn json(status: StatusCode, body: Bytes) -> Res {
 }
 
 fn sse(body: SseBody) -> Res {
-    let mut r = respond(StatusCode::OK, Some("text/event-stream"), ResBody::Sse(body));
+    let mut r = respond(
+        StatusCode::OK,
+        Some("text/event-stream"),
+        ResBody::Sse(body),
+    );
     r.headers_mut()
         .insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     r
@@ -74,15 +78,13 @@ impl App {
     fn server(&self, name: Option<&str>) -> Option<&Arc<Server>> {
         match name {
             Some(n) => self.servers.iter().find(|s| s.cfg.name == n),
-            None => self
-                .servers
-                .iter()
-                .find(|s| s.cfg.name == "default")
-                .or(if self.servers.len() == 1 {
+            None => self.servers.iter().find(|s| s.cfg.name == "default").or(
+                if self.servers.len() == 1 {
                     self.servers.first()
                 } else {
                     None
-                }),
+                },
+            ),
         }
     }
 
@@ -164,7 +166,10 @@ fn route(path: &str) -> Option<(Option<&str>, Endpoint)> {
     }
 }
 
-pub async fn handle(app: Arc<App>, req: Request<Incoming>) -> Result<Res, std::convert::Infallible> {
+pub async fn handle(
+    app: Arc<App>,
+    req: Request<Incoming>,
+) -> Result<Res, std::convert::Infallible> {
     Ok(handle_inner(app, req).await)
 }
 
@@ -187,7 +192,12 @@ async fn handle_inner(app: Arc<App>, req: Request<Incoming>) -> Res {
         return healthz(&app);
     }
     let Some((name, ep)) = route(&path) else {
-        return rpc_error(StatusCode::NOT_FOUND, "null", jsonrpc::INVALID_REQUEST, "Not found");
+        return rpc_error(
+            StatusCode::NOT_FOUND,
+            "null",
+            jsonrpc::INVALID_REQUEST,
+            "Not found",
+        );
     };
     let Some(server) = app.server(name).cloned() else {
         return rpc_error(
@@ -441,12 +451,15 @@ async fn post_mcp(app: &App, server: &Arc<Server>, req: Request<Incoming>) -> Re
         return r;
     }
 
-    let modern = pv
-        .as_deref()
-        .is_some_and(|v| MODERN_VERSIONS.contains(&v));
+    let modern = pv.as_deref().is_some_and(|v| MODERN_VERSIONS.contains(&v));
     if modern && !batch {
         let (Some(msg), Some(info)) = (msgs.into_iter().next(), infos.into_iter().next()) else {
-            return rpc_error(StatusCode::BAD_REQUEST, "null", jsonrpc::INVALID_REQUEST, "Empty");
+            return rpc_error(
+                StatusCode::BAD_REQUEST,
+                "null",
+                jsonrpc::INVALID_REQUEST,
+                "Empty",
+            );
         };
         let hdrs = ModernHeaders {
             version: pv.unwrap_or_default(),
@@ -670,7 +683,12 @@ async fn stateless(
         return discover(&pooled, &id);
     }
     let Some((orig, range)) = info.id.clone() else {
-        return rpc_error(StatusCode::BAD_REQUEST, "null", jsonrpc::INVALID_REQUEST, "Missing id");
+        return rpc_error(
+            StatusCode::BAD_REQUEST,
+            "null",
+            jsonrpc::INVALID_REQUEST,
+            "Missing id",
+        );
     };
     let bridge_id = pooled.next_bridge_id();
     let rewritten = jsonrpc::splice(&msg, range, bridge_id.as_bytes());
@@ -891,7 +909,11 @@ async fn post_messages(app: &App, server: &Arc<Server>, req: Request<Incoming>) 
             "Session not found",
         );
     }
-    respond(StatusCode::ACCEPTED, Some("text/plain"), ResBody::full("Accepted"))
+    respond(
+        StatusCode::ACCEPTED,
+        Some("text/plain"),
+        ResBody::full("Accepted"),
+    )
 }
 
 #[cfg(test)]
@@ -901,8 +923,14 @@ mod tests {
     #[test]
     fn routes() {
         assert!(matches!(route("/mcp"), Some((None, Endpoint::Mcp))));
-        assert!(matches!(route("/fs/mcp/"), Some((Some("fs"), Endpoint::Mcp))));
-        assert!(matches!(route("/fs/messages"), Some((Some("fs"), Endpoint::Messages))));
+        assert!(matches!(
+            route("/fs/mcp/"),
+            Some((Some("fs"), Endpoint::Mcp))
+        ));
+        assert!(matches!(
+            route("/fs/messages"),
+            Some((Some("fs"), Endpoint::Messages))
+        ));
         assert!(route("/a/b/mcp").is_none());
         assert!(route("/other").is_none());
     }

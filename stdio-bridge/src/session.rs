@@ -183,7 +183,9 @@ impl Server {
     fn start(self: &Arc<Self>, mode: Mode, counted: bool) -> Result<Arc<Session>, CreateError> {
         let id = new_session_id();
         if id.is_empty() {
-            return Err(CreateError::Spawn("no OS randomness for session ids".into()));
+            return Err(CreateError::Spawn(
+                "no OS randomness for session ids".into(),
+            ));
         }
         let label = format!("{}/{}", self.cfg.name, &id[..8]);
         let (handle, out) = child::spawn(&self.cfg, &label)

@@ -140,7 +140,11 @@ fn get_stream_receives_server_notification_and_requests() {
         r#"{"jsonrpc":"2.0","id":5,"method":"tools/call","params":{"name":"broadcast","arguments":{}}}"#,
     );
     assert_eq!(tool_text(&r), "sent");
-    assert!(s.wait_for("notifications/tools/list_changed", Duration::from_secs(5)), "{}", s.seen);
+    assert!(
+        s.wait_for("notifications/tools/list_changed", Duration::from_secs(5)),
+        "{}",
+        s.seen
+    );
 
     // Sampling: the server->client request reaches the GET stream when the POST accepts only
     // JSON, and the client's answer (a POSTed response) reaches the child.
@@ -159,7 +163,11 @@ fn get_stream_receives_server_notification_and_requests() {
             br#"{"jsonrpc":"2.0","id":6,"method":"tools/call","params":{"name":"sample","arguments":{}}}"#,
         )
     });
-    assert!(s.wait_for("sampling/createMessage", Duration::from_secs(5)), "{}", s.seen);
+    assert!(
+        s.wait_for("sampling/createMessage", Duration::from_secs(5)),
+        "{}",
+        s.seen
+    );
     let r = b.post(
         "/mcp",
         &json_hdrs(Some(&sid)),
@@ -182,14 +190,22 @@ fn sampling_goes_on_the_post_sse_stream() {
         br#"{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"sample","arguments":{}}}"#,
     );
     assert_eq!(s.status, 200);
-    assert!(s.wait_for("sampling/createMessage", Duration::from_secs(5)), "{}", s.seen);
+    assert!(
+        s.wait_for("sampling/createMessage", Duration::from_secs(5)),
+        "{}",
+        s.seen
+    );
     let r = b.post(
         "/mcp",
         &json_hdrs(Some(&sid)),
         r#"{"jsonrpc":"2.0","id":"srv-1","result":{"role":"assistant","content":{"type":"text","text":"yo"},"model":"m"}}"#,
     );
     assert_eq!(r.status, 202);
-    assert!(s.wait_for("sampled: yo", Duration::from_secs(5)), "{}", s.seen);
+    assert!(
+        s.wait_for("sampled: yo", Duration::from_secs(5)),
+        "{}",
+        s.seen
+    );
 }
 
 #[test]
@@ -200,7 +216,10 @@ fn delete_ends_session_and_child() {
     assert!(pid_alive(pid));
     let r = request(&b.addr, "DELETE", "/mcp", &[("mcp-session-id", &sid)], b"");
     assert_eq!(r.status, 200);
-    assert!(wait_gone(pid, Duration::from_secs(5)), "child {pid} still alive");
+    assert!(
+        wait_gone(pid, Duration::from_secs(5)),
+        "child {pid} still alive"
+    );
     assert_eq!(b.call(&sid, 2, "echo", "{}").status, 404);
     let r = request(&b.addr, "DELETE", "/mcp", &[("mcp-session-id", &sid)], b"");
     assert_eq!(r.status, 404);
@@ -222,7 +241,10 @@ fn child_crash_fails_pending_request_and_ends_session() {
         std::thread::sleep(Duration::from_millis(20));
     }
     let sid2 = b.init("/mcp");
-    assert_eq!(tool_text(&b.call(&sid2, 3, "echo", r#"{"message":"again"}"#)), "again");
+    assert_eq!(
+        tool_text(&b.call(&sid2, 3, "echo", r#"{"message":"again"}"#)),
+        "again"
+    );
 }
 
 #[test]
@@ -236,7 +258,10 @@ fn hung_child_times_out() {
     assert_eq!(v["error"]["code"], -32001, "{v}");
     assert!(t.elapsed() < Duration::from_secs(4));
     // The session still works.
-    assert_eq!(tool_text(&b.call(&sid, 10, "echo", r#"{"message":"ok"}"#)), "ok");
+    assert_eq!(
+        tool_text(&b.call(&sid, 10, "echo", r#"{"message":"ok"}"#)),
+        "ok"
+    );
 }
 
 #[test]
@@ -324,7 +349,11 @@ fn sigterm_leaves_no_orphans() {
     let mut pids = Vec::new();
     for i in 0..3 {
         let sid = b.init("/mcp");
-        pids.push(tool_text(&b.call(&sid, i, "pid", "{}")).parse::<i32>().unwrap());
+        pids.push(
+            tool_text(&b.call(&sid, i, "pid", "{}"))
+                .parse::<i32>()
+                .unwrap(),
+        );
     }
     let mut b = b;
     unsafe {
@@ -351,7 +380,10 @@ fn bridge_killed_hard_takes_children_along() {
     let pid: i32 = tool_text(&b.call(&sid, 1, "pid", "{}")).parse().unwrap();
     b.child.kill().unwrap();
     b.child.wait().unwrap();
-    assert!(wait_gone(pid, Duration::from_secs(5)), "orphan {pid} after SIGKILL");
+    assert!(
+        wait_gone(pid, Duration::from_secs(5)),
+        "orphan {pid} after SIGKILL"
+    );
 }
 
 #[test]
@@ -367,7 +399,13 @@ fn thousand_sessions_leak_nothing() {
             let addr = b.addr.clone();
             std::thread::spawn(move || {
                 for _ in 0..250 {
-                    let r = request(&addr, "POST", "/mcp", &json_hdrs(None), common::INIT.as_bytes());
+                    let r = request(
+                        &addr,
+                        "POST",
+                        "/mcp",
+                        &json_hdrs(None),
+                        common::INIT.as_bytes(),
+                    );
                     assert_eq!(r.status, 200, "{}", r.text());
                     let sid = r.header("mcp-session-id").unwrap().to_string();
                     let r = request(&addr, "DELETE", "/mcp", &[("mcp-session-id", &sid)], b"");
@@ -399,7 +437,13 @@ fn thousand_sessions_leak_nothing() {
 #[test]
 fn legacy_sse_flow() {
     let b = Bridge::start(&[]);
-    let mut s = open_stream(&b.addr, "GET", "/default/sse", &[("accept", "text/event-stream")], b"");
+    let mut s = open_stream(
+        &b.addr,
+        "GET",
+        "/default/sse",
+        &[("accept", "text/event-stream")],
+        b"",
+    );
     assert_eq!(s.status, 200);
     assert!(s.wait_for("event: endpoint", Duration::from_secs(5)));
     assert!(s.wait_for("\n\n", Duration::from_secs(5)));
@@ -410,10 +454,21 @@ fn legacy_sse_flow() {
         .unwrap()
         .trim()
         .to_string();
-    assert!(endpoint.starts_with("/default/messages?sessionId="), "{endpoint}");
-    let r = b.post(&endpoint, &[("content-type", "application/json")], common::INIT);
+    assert!(
+        endpoint.starts_with("/default/messages?sessionId="),
+        "{endpoint}"
+    );
+    let r = b.post(
+        &endpoint,
+        &[("content-type", "application/json")],
+        common::INIT,
+    );
     assert_eq!(r.status, 202);
-    assert!(s.wait_for("\"protocolVersion\"", Duration::from_secs(5)), "{}", s.seen);
+    assert!(
+        s.wait_for("\"protocolVersion\"", Duration::from_secs(5)),
+        "{}",
+        s.seen
+    );
     let r = b.post(
         &endpoint,
         &[("content-type", "application/json")],
@@ -423,13 +478,28 @@ fn legacy_sse_flow() {
     assert!(s.wait_for("legacy!", Duration::from_secs(5)), "{}", s.seen);
     // Python SDK spelling of the query parameter works too.
     let alt = endpoint.replace("sessionId", "session_id");
-    let r = b.post(&alt, &[("content-type", "application/json")], r#"{"jsonrpc":"2.0","id":3,"method":"ping"}"#);
+    let r = b.post(
+        &alt,
+        &[("content-type", "application/json")],
+        r#"{"jsonrpc":"2.0","id":3,"method":"ping"}"#,
+    );
     assert_eq!(r.status, 202);
     // Closing the stream ends the session.
     drop(s);
     let deadline = Instant::now() + Duration::from_secs(5);
-    while b.post(&endpoint, &[], r#"{"jsonrpc":"2.0","id":4,"method":"ping"}"#).status != 404 {
-        assert!(Instant::now() < deadline, "legacy session outlived its stream");
+    while b
+        .post(
+            &endpoint,
+            &[],
+            r#"{"jsonrpc":"2.0","id":4,"method":"ping"}"#,
+        )
+        .status
+        != 404
+    {
+        assert!(
+            Instant::now() < deadline,
+            "legacy session outlived its stream"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
 }
@@ -550,8 +620,8 @@ fn resume_with_last_event_id() {
     let last = s
         .seen
         .lines()
-        .filter_map(|l| l.strip_prefix("id: "))
-        .last()
+        .rev()
+        .find_map(|l| l.strip_prefix("id: "))
         .unwrap()
         .trim()
         .to_string();
@@ -575,7 +645,11 @@ fn resume_with_last_event_id() {
         b"",
     );
     assert_eq!(g.status, 200);
-    assert!(g.wait_for("sampled: resumed", Duration::from_secs(5)), "{}", g.seen);
+    assert!(
+        g.wait_for("sampled: resumed", Duration::from_secs(5)),
+        "{}",
+        g.seen
+    );
 }
 
 #[test]

@@ -140,10 +140,8 @@ fn main() {
         }
         match serde_json::from_str::<Value>(raw) {
             Ok(Value::Array(items)) => {
-                let answers: Vec<String> = items
-                    .iter()
-                    .filter_map(|m| server.handle(raw, m))
-                    .collect();
+                let answers: Vec<String> =
+                    items.iter().filter_map(|m| server.handle(raw, m)).collect();
                 if !answers.is_empty() {
                     let line = format!("[{}]", answers.join(","));
                     server.emit(&line);

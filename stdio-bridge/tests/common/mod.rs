@@ -176,7 +176,8 @@ fn write_request(
     s.write_all(head.as_bytes()).unwrap();
     if chunked {
         for part in body.chunks(7) {
-            s.write_all(format!("{:x}\r\n", part.len()).as_bytes()).unwrap();
+            s.write_all(format!("{:x}\r\n", part.len()).as_bytes())
+                .unwrap();
             s.write_all(part).unwrap();
             s.write_all(b"\r\n").unwrap();
         }
@@ -209,7 +210,13 @@ fn read_head(r: &mut BufReader<TcpStream>) -> (u16, Vec<(String, String)>) {
     (status, headers)
 }
 
-pub fn request(addr: &str, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> Resp {
+pub fn request(
+    addr: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> Resp {
     let mut s = TcpStream::connect(addr).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
     write_request(&mut s, method, path, headers, body);
@@ -249,9 +256,16 @@ pub struct Stream {
     pub seen: String,
 }
 
-pub fn open_stream(addr: &str, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> Stream {
+pub fn open_stream(
+    addr: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> Stream {
     let mut s = TcpStream::connect(addr).unwrap();
-    s.set_read_timeout(Some(Duration::from_millis(200))).unwrap();
+    s.set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
     write_request(&mut s, method, path, headers, body);
     let mut reader = BufReader::new(s);
     reader
