@@ -57,7 +57,7 @@ struct LoggedEvent {
 }
 
 const LOG_MAX_EVENTS: usize = 1024;
-const LOG_MAX_BYTES: usize = 16 * 1024 * 1024;
+const LOG_MAX_BYTES: usize = 8 * 1024 * 1024;
 const BACKLOG_MAX: usize = 1024;
 
 struct State {
@@ -553,7 +553,11 @@ impl Session {
                     None
                 };
                 let target = target.or_else(|| {
-                    if method == "notifications/message" || method == "notifications/progress" {
+                    // A pooled child is shared by concurrent requests: only a progress token
+                    // identifies the request there.
+                    if self.mode == Mode::Streamable
+                        && (method == "notifications/message" || method == "notifications/progress")
+                    {
                         Self::latest_sse_pending(&st)
                     } else {
                         None
