@@ -108,6 +108,10 @@ pub struct Cli {
     #[arg(long, value_name = "SECS")]
     pub shutdown_grace_secs: Option<u64>,
 
+    /// Runtime worker threads (default: 2, or 1 on a single-CPU machine).
+    #[arg(long, value_name = "N")]
+    pub worker_threads: Option<usize>,
+
     /// Log level when RUST_LOG is not set (error, warn, info, debug, trace).
     #[arg(long, default_value = "info", value_name = "LEVEL")]
     pub log_level: String,

@@ -304,7 +304,12 @@ fn accepts<B>(req: &Request<B>) -> (bool, bool) {
     let a = a.to_ascii_lowercase();
     let sse = a.contains("text/event-stream");
     let json = a.contains("application/json") || a.contains("*/*") || a.contains("application/*");
-    (json, sse)
+    // Both accepted: the one listed first wins (SDK clients list JSON first and get JSON).
+    let sse_first = match (a.find("text/event-stream"), a.find("application/json")) {
+        (Some(s), Some(j)) => s < j,
+        _ => false,
+    };
+    (json && !sse_first, sse)
 }
 
 async fn post_mcp(app: &App, server: &Arc<Server>, req: Request<Incoming>) -> Res {

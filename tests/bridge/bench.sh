@@ -4,7 +4,7 @@
 # stdio server. Prints rps / p50 / p99 and the count of bad responses.
 #
 #   UPSTREAM=py (default: tests/bridge/fixtures/echo_server.py) | rust (target/release/mcp-bridge-echo)
-#   DURATION=5  WARMUP=3  BRIDGE=path/to/mcp-stdio-bridge
+#   DURATION=5  WARMUP=3  BRIDGE=path/to/mcp-stdio-bridge  BRIDGE_ARGS="--worker-threads 1"
 set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 REPO="$(cd "$HERE/../.." && pwd)"
@@ -21,7 +21,7 @@ case "$UPSTREAM" in
 esac
 
 PORT="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
-"$BRIDGE" --listen "127.0.0.1:$PORT" --name bench --log-level warn -- "${UP[@]}" 2>/tmp/bridge-bench.log &
+"$BRIDGE" --listen "127.0.0.1:$PORT" --name bench --log-level warn ${BRIDGE_ARGS:-} -- "${UP[@]}" 2>/tmp/bridge-bench.log &
 BPID=$!
 TMP="$(mktemp -d)"
 cleanup() { kill -TERM "$BPID" 2>/dev/null || true; wait "$BPID" 2>/dev/null || true; rm -rf "$TMP"; }
