@@ -615,11 +615,7 @@ fn property_list_equals_call_decision() {
             perms.push("!method:tools/call".into());
         }
         let perm_refs: Vec<&str> = perms.iter().map(String::as_str).collect();
-        let who = ident(
-            &perm_refs,
-            if rng.one_in(2) { &["r"] } else { &[] },
-            &[],
-        );
+        let who = ident(&perm_refs, if rng.one_in(2) { &["r"] } else { &[] }, &[]);
         let mut items: Vec<Value> = Vec::new();
         for b in backs {
             for t in tools {
@@ -726,6 +722,12 @@ fn timing_thousand_rules() {
         "authorize_principal with 1000 direct permissions: {} ns/op",
         start.elapsed().as_nanos() / u128::from(iters)
     );
+}
+
+/// `cargo test --release --lib policy::tests::timing -- --ignored --nocapture`
+#[test]
+#[ignore]
+fn timing_wildcard_globs() {
     // Linear scan worst case: 1,000 wildcard-backend globs.
     let role: Vec<Value> = (0..1000).map(|i| json!(format!("*/p{i}_*_x"))).collect();
     let p = policy(json!({"roles": {"g": role}}));
