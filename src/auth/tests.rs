@@ -937,6 +937,22 @@ fn never_panics_on_odd_input() {
     c["api_keys"] = json!([{"key":"k-1","client_id":"a"}]);
     let mut a = auth(c);
     let good = kp.sign(claims(json!({}))).unwrap();
+    for now in [0, 1, 59, 60, u64::MAX / 2, u64::MAX] {
+        let _ = run(&mut a, &good, now);
+    }
+    let mut weird = claims(json!({}));
+    weird.expires_at = Some(Duration::from_secs(u64::MAX));
+    weird.issued_at = Some(Duration::from_secs(u64::MAX));
+    let weird = kp.sign(weird).unwrap();
+    for now in [0, NOW, u64::MAX] {
+        let _ = run(&mut a, &weird, now);
+    }
+    let neg = unsigned(
+        json!({"alg":"ES256","kid":"k1"}),
+        json!({"exp":-1,"nbf":-5e300,"iat":1e300}),
+        "AAAA",
+    );
+    let _ = run(&mut a, &neg, NOW);
     let mut inputs: Vec<String> = vec![
         "".into(),
         "Bearer".into(),
