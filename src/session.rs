@@ -22,8 +22,8 @@ use crate::shared::{SharedStore, StoreError};
 /// Largest accepted `slots`.
 pub const MAX_SESSION_SLOTS: u32 = 1 << 20;
 const VALUE_LEN: usize = 40;
-const TAG_SESSION: &[u8] = b"mcp-gateway/session/v1\0";
-const TAG_PRINCIPAL: &[u8] = b"mcp-gateway/session-principal/v1\0";
+const TAG_SESSION: &[u8] = b"ss1";
+const TAG_PRINCIPAL: &[u8] = b"sp1";
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -2,6 +2,43 @@
 //!
 //! Every struct denies unknown keys. Secrets (`key`, `hs256_secret`) are wrapped in [`Secret`],
 //! whose `Debug` prints `<redacted>`, and no error or warning message ever contains one.
+//!
+//! ```json
+//! "auth": {
+//!   "enabled": true,                                  // default true (fail closed)
+//!   "api_keys": [
+//!     {"key_sha256": "9f86d0...0a08", "client_id": "admin", "permissions": ["*"],
+//!      "roles": ["ops"], "rate_limit": {"requests_per_sec": 10, "burst_size": 20}},
+//!     {"key": "dev-only-key", "client_id": "dev"}    // plain text: warning
+//!   ],
+//!   "jwt": {
+//!     "issuer": "https://idp.example.com/realms/mcp",
+//!     "audiences": ["https://mcp.example.com/mcp"],  // default: [resource_metadata.resource]
+//!     "algorithms": ["RS256", "ES256"],               // default: all asymmetric (+HS256 with hs256_secret)
+//!     "leeway_secs": 60, "require_exp": true,
+//!     "claims": {"client_id": "sub", "permissions": "permissions", "roles": "roles",
+//!                "scopes": ["scope", "scp"]},         // string or list; dotted paths allowed
+//!     "jwks": {"keys": [{"kty": "EC", "crv": "P-256", "kid": "k1", "x": "...", "y": "..."}]},
+//!     "public_keys_pem": ["-----BEGIN PUBLIC KEY-----\n...\n-----END PUBLIC KEY-----"],
+//!     "hs256_secret": "at-least-32-bytes-of-shared-secret",
+//!     "remote_jwks": {"cluster": "idp", "path": "/realms/mcp/protocol/openid-connect/certs",
+//!                     "authority": "idp.example.com", "refresh_secs": 300, "timeout_ms": 2000,
+//!                     "min_refetch_secs": 30},
+//!     "cache_size": 1024, "cache_max_ttl_secs": 600
+//!   },
+//!   "resource_metadata": {
+//!     "resource": "https://mcp.example.com/mcp",
+//!     "authorization_servers": ["https://idp.example.com/realms/mcp"],
+//!     "scopes_supported": ["mcp:tools"], "resource_name": "MCP gateway",
+//!     "resource_documentation": "https://docs.example.com/mcp"
+//!   },
+//!   "unauthenticated_paths": ["/.well-known/oauth-protected-resource",
+//!                             "/.well-known/oauth-protected-resource/*", "/healthz"],
+//!   "anonymous_permissions": ["*"],                   // identity when enabled=false
+//!   "identity_header": "x-mcp-client-id",
+//!   "max_token_bytes": 8192
+//! }
+//! ```
 
 use serde::Deserialize;
 use std::fmt;

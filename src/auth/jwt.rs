@@ -19,6 +19,9 @@ const MAX_CANDIDATES: usize = 8;
 /// Values taken from one list claim (permissions, roles, scopes).
 const MAX_CLAIM_VALUES: usize = 256;
 
+/// Latest `now` passed to jwt-simple (year 2106), so its time arithmetic cannot overflow.
+const MAX_NOW: u64 = (1 << 32) - 1024;
+
 type Custom = Map<String, Value>;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -217,6 +220,8 @@ impl JwtVerifier {
     }
 
     pub fn verify(&self, token: &str, now: u64) -> Result<Verified, JwtError> {
+        // jwt-simple keeps seconds in the upper 32 bits of a u64: keep `now + leeway` in range.
+        let now = now.min(MAX_NOW);
         let fail = |f| Err(JwtError::Fail(f));
         if token.len() > self.options.max_token_length.unwrap_or(0) || !looks_like_jwt(token) {
             return fail(AuthFailure::MalformedToken);

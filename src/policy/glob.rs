@@ -123,15 +123,26 @@ impl Glob {
         }
     }
 
+    /// The first byte every match starts with, when the glob starts with a literal.
+    pub(crate) fn first_byte(&self) -> Option<u8> {
+        match &self.kind {
+            GlobKind::Literal(l) => l.first().copied(),
+            GlobKind::Star { head, .. } => head.first().copied(),
+        }
+    }
+
     pub(crate) fn is_match(&self, subject: &str) -> bool {
         self.is_match_bytes(subject.as_bytes())
     }
 
     pub(crate) fn is_match_bytes(&self, s: &[u8]) -> bool {
         match &self.kind {
-            GlobKind::Literal(l) => l.as_slice() == s,
+            GlobKind::Literal(l) => l.len() == s.len() && bytes_eq(l, s),
             GlobKind::Star { head, mids, tail } => {
-                if s.len() < head.len() + tail.len() || !s.starts_with(head) || !s.ends_with(tail) {
+                if s.len() < head.len() + tail.len()
+                    || !bytes_eq(head, s.get(..head.len()).unwrap_or_default())
+                    || !bytes_eq(tail, s.get(s.len() - tail.len()..).unwrap_or_default())
+                {
                     return false;
                 }
                 let mut rest = s.get(head.len()..s.len() - tail.len()).unwrap_or_default();
@@ -145,6 +156,13 @@ impl Glob {
             }
         }
     }
+}
+
+/// Byte equality of equal-length slices without a libc `memcmp` call (patterns and names are
+/// short; the call overhead dominated in measurements).
+#[inline]
+fn bytes_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x == y)
 }
 
 fn push_byte(pieces: &mut [Vec<u8>], b: u8) {

@@ -340,10 +340,10 @@ impl Policy {
             Item::Resource(n) => (Kind::Resource, n),
             Item::Prompt(n) => (Kind::Prompt, n),
         };
-        if item_method.is_some_and(|k| k != kind) {
+        if let Some(k) = item_method.filter(|k| *k != kind) {
             return deny(
                 "missing_item".into(),
-                format!("`{}` needs a {} name", clean(t.method), kind.noun()),
+                format!("`{}` needs a {} name", clean(t.method), k.noun()),
                 false,
             );
         }

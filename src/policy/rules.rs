@@ -186,8 +186,25 @@ pub(crate) fn parse_entry(v: &Value, key: &str) -> Result<Entry, (String, String
 struct KindIndex {
     /// Literal item name -> rule indices.
     exact: [HashMap<String, Vec<u32>>; 3],
-    /// Rules whose item glob has a star.
+    /// Rules whose item glob has a star but starts with a literal, by that first byte.
+    globs_by_first: [HashMap<u8, Vec<u32>>; 3],
+    /// Rules whose item glob starts with a star.
     globs: [Vec<u32>; 3],
+}
+
+impl KindIndex {
+    /// Star-glob rules that may match `name`: those starting with a star, and those whose first
+    /// literal byte is `name`'s first byte.
+    fn glob_candidates<'a>(&'a self, k: usize, name: &str) -> impl Iterator<Item = &'a u32> + 'a {
+        let leading_star = self.globs.get(k).map(Vec::as_slice).unwrap_or_default();
+        let by_first = name
+            .as_bytes()
+            .first()
+            .and_then(|b| self.globs_by_first.get(k).and_then(|m| m.get(b)))
+            .map(Vec::as_slice)
+            .unwrap_or_default();
+        leading_star.iter().chain(by_first)
+    }
 }
 
 /// A compiled set of rules (one role, one scope, or an identity's direct permissions) with an
@@ -223,11 +240,18 @@ impl RuleSet {
                             map.entry(name.to_string()).or_default().push(idx);
                         }
                     }
-                    None => {
-                        if let Some(v) = ki.globs.get_mut(k) {
-                            v.push(idx);
+                    None => match item.first_byte() {
+                        Some(first) => {
+                            if let Some(map) = ki.globs_by_first.get_mut(k) {
+                                map.entry(first).or_default().push(idx);
+                            }
                         }
-                    }
+                        None => {
+                            if let Some(v) = ki.globs.get_mut(k) {
+                                v.push(idx);
+                            }
+                        }
+                    },
                 }
             }
         }
@@ -269,7 +293,7 @@ impl RuleSet {
             if let Some(v) = ki.exact.get(k).and_then(|m| m.get(name)) {
                 out.extend_from_slice(v);
             }
-            for &i in ki.globs.get(k).map(Vec::as_slice).unwrap_or_default() {
+            for &i in ki.glob_candidates(k, name) {
                 if let Some(Rule {
                     target: RuleTarget::Item { item, .. },
                     ..
@@ -295,7 +319,7 @@ impl RuleSet {
                 }
             }
         }
-        for &i in ki.globs.get(k).map(Vec::as_slice).unwrap_or_default() {
+        for &i in ki.glob_candidates(k, name) {
             if let Some(Rule {
                 target:
                     RuleTarget::Item {

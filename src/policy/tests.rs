@@ -532,6 +532,72 @@ fn list_filtering_matches_calls() {
     );
 }
 
+#[test]
+fn role_refs_prompt_arguments_and_config_errors() {
+    let p = policy(json!({"roles": {
+        "reader": ["fs/read"],
+        "prompter": [{"pattern": "*/prompt:review", "arguments": {"lang": {"one_of": ["rust", "go"], "normalize": "none"}}}]
+    }}));
+    // `role:` in identity permissions.
+    assert!(call(&p, &ident(&["role:reader"], &[], &[]), "fs", "read").allowed);
+    assert!(!call(&p, &ident(&["role:nope"], &[], &[]), "fs", "read").allowed);
+    let who = ident(&[], &["prompter"], &[]);
+    let ok = json!({"lang": "rust"});
+    let bad = json!({"lang": "python"});
+    let t = |a| Target {
+        method: "prompts/get",
+        backend: "gh",
+        item: Item::Prompt("review"),
+        arguments: a,
+    };
+    assert!(p.authorize(&who, &t(Some(&ok))).allowed);
+    assert!(!p.authorize(&who, &t(Some(&bad))).allowed);
+    assert!(!p.authorize(&who, &t(None)).allowed);
+    let mut prompts = vec![json!({"name": "gh__review"})];
+    assert_eq!(
+        p.filter_list(&who, ListKind::Prompts, &mut prompts, &resolver("__")),
+        0,
+        "constrained prompts are listed"
+    );
+
+    let mut cfg = Config {
+        backends: vec![BackendConfig {
+            name: "fs".into(),
+            denied_tools: vec!["bad\\".into()],
+            ..BackendConfig::default()
+        }],
+        ..Config::default()
+    };
+    assert_eq!(
+        Policy::new(&cfg).err().map(|e| e.key),
+        Some("backends[0].denied_tools[0]".to_string())
+    );
+    cfg.backends.clear();
+    cfg.security
+        .authorization
+        .roles
+        .insert("r".into(), vec![json!("tool:fs:read")]);
+    assert_eq!(
+        Policy::new(&cfg).err().map(|e| e.key),
+        Some("security.authorization.roles.r[0]".to_string())
+    );
+    assert!(Policy::check_permission("fs/read_*").is_ok());
+    assert!(Policy::check_permission("admin").is_err());
+    let d = p.authorize(
+        &ident(&["*"], &[], &[]),
+        &Target {
+            method: "prompts/get",
+            backend: "gh",
+            item: Item::Tool("x"),
+            arguments: None,
+        },
+    );
+    assert_eq!(
+        (d.allowed, d.message.as_str()),
+        (false, "`prompts/get` needs a prompt name")
+    );
+}
+
 /// xorshift64*: deterministic, no dependency.
 struct Rng(u64);
 impl Rng {
@@ -573,6 +639,7 @@ fn property_list_equals_call_decision() {
     let bglobs = ["*", "fs", "f*", "gh", "*s"];
     let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
     let mut checked = 0;
+    let mut allowed = 0;
     for round in 0..300 {
         let mut backends = Vec::new();
         for b in backs {
@@ -615,11 +682,7 @@ fn property_list_equals_call_decision() {
             perms.push("!method:tools/call".into());
         }
         let perm_refs: Vec<&str> = perms.iter().map(String::as_str).collect();
-        let who = ident(
-            &perm_refs,
-            if rng.one_in(2) { &["r"] } else { &[] },
-            &[],
-        );
+        let who = ident(&perm_refs, if rng.one_in(2) { &["r"] } else { &[] }, &[]);
         let mut items: Vec<Value> = Vec::new();
         for b in backs {
             for t in tools {
@@ -639,9 +702,14 @@ fn property_list_equals_call_decision() {
                 d.rule
             );
             checked += 1;
+            allowed += usize::from(d.allowed);
         }
     }
     assert!(checked > 10_000);
+    assert!(
+        allowed > checked / 20 && allowed < checked - checked / 20,
+        "{allowed} of {checked}"
+    );
 }
 
 fn big_policy(n: usize) -> (Policy, Identity) {
@@ -726,6 +794,12 @@ fn timing_thousand_rules() {
         "authorize_principal with 1000 direct permissions: {} ns/op",
         start.elapsed().as_nanos() / u128::from(iters)
     );
+}
+
+/// `cargo test --release --lib policy::tests::timing -- --ignored --nocapture`
+#[test]
+#[ignore]
+fn timing_wildcard_globs() {
     // Linear scan worst case: 1,000 wildcard-backend globs.
     let role: Vec<Value> = (0..1000).map(|i| json!(format!("*/p{i}_*_x"))).collect();
     let p = policy(json!({"roles": {"g": role}}));

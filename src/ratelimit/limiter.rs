@@ -109,7 +109,7 @@ struct View {
     own: bool,
 }
 
-const TAG: &[u8] = b"mcp-gateway/ratelimit/v1\0";
+const TAG: &[u8] = b"rl1";
 
 impl RateLimiter {
     /// `backends`: `(name, rate_limit)` of `backends[]`; `key_limits`: `rate_limit` of
@@ -174,14 +174,14 @@ impl RateLimiter {
             (Some(p), Some(i)) => out.push(Applicable {
                 name: format!("key:{}", req.client_id),
                 params: p,
-                hash: identity(TAG, &[b"key", &(i as u64).to_le_bytes(), client]),
+                hash: identity(TAG, &[b"k", &(i as u64).to_le_bytes(), client]),
             }),
             _ => {
                 if let Some(p) = self.default_client {
                     out.push(Applicable {
                         name: format!("client:{}", req.client_id),
                         params: p,
-                        hash: identity(TAG, &[b"client", client]),
+                        hash: identity(TAG, &[b"c", client]),
                     });
                 }
             }
@@ -191,7 +191,7 @@ impl RateLimiter {
             out.push(Applicable {
                 name: format!("backend:{name}"),
                 params: *p,
-                hash: identity(TAG, &[b"backend", name.as_bytes(), client]),
+                hash: identity(TAG, &[b"b", name.as_bytes(), client]),
             });
         }
         // Configured rules.
@@ -205,7 +205,7 @@ impl RateLimiter {
             if r.tool.as_deref().is_some_and(|g| !glob_match(g, req.tool)) {
                 continue;
             }
-            let mut parts: Vec<&[u8]> = vec![b"rule", r.name.as_bytes()];
+            let mut parts: Vec<&[u8]> = vec![b"r", r.name.as_bytes()];
             for d in &r.per {
                 match d {
                     Dimension::Client => parts.extend([b"c".as_slice(), client]),

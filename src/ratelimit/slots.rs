@@ -55,11 +55,13 @@ fn u64_at(h: &[u8; 32], at: usize) -> u64 {
 }
 
 /// SHA-256 over `tag` and length-prefixed parts (no ambiguity between `("ab","c")` and `("a","bc")`).
+/// Tags and prefixes are kept short so that typical identities fit one 55-byte SHA-256 block
+/// (the hash dominates the cost of a check).
 pub(crate) fn identity(tag: &[u8], parts: &[&[u8]]) -> [u8; 32] {
     let mut h = hmac_sha256::Hash::new();
     h.update(tag);
     for p in parts {
-        h.update((p.len() as u64).to_le_bytes());
+        h.update(u32::try_from(p.len()).unwrap_or(u32::MAX).to_le_bytes());
         h.update(p);
     }
     h.finalize()

@@ -826,3 +826,36 @@ fn timing_ns_per_check() -> TestResult {
     }
     Ok(())
 }
+
+#[test]
+#[ignore]
+fn timing_parts() {
+    let n = 1_000_000u32;
+    let t = std::time::Instant::now();
+    let mut x = 0u8;
+    for i in 0..n {
+        x ^= super::slots::identity(b"tag", &[b"client", &i.to_le_bytes()])[0];
+    }
+    println!("sha: {} ns ({x})", t.elapsed().as_nanos() / u128::from(n));
+    let t = std::time::Instant::now();
+    let mut buf = [7u8; 40];
+    for i in 0..n {
+        buf[0] = i as u8;
+        x ^= hmac_sha256::Hash::hash(&buf)[0];
+    }
+    println!(
+        "sha one-shot 40B: {} ns ({x})",
+        t.elapsed().as_nanos() / u128::from(n)
+    );
+    let s = MemoryStore::new();
+    for i in 0..1000 {
+        let _ = s.set(&format!("rl:{i}"), &[0u8; 40], None);
+    }
+    let t = std::time::Instant::now();
+    for i in 0..n {
+        let k = format!("rl:{}", i % 1000);
+        let _ = s.get(&k);
+        let _ = s.set(&k, &[1u8; 40], Some(1));
+    }
+    println!("get+set: {} ns", t.elapsed().as_nanos() / u128::from(n));
+}
