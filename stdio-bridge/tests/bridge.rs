@@ -226,6 +226,21 @@ fn delete_ends_session_and_child() {
 }
 
 #[test]
+fn delete_kills_the_whole_process_group() {
+    let b = Bridge::start(&[]);
+    let sid = b.init("/mcp");
+    let gc: i32 = tool_text(&b.call(&sid, 1, "grandchild", "{}"))
+        .parse()
+        .unwrap();
+    assert!(pid_alive(gc));
+    request(&b.addr, "DELETE", "/mcp", &[("mcp-session-id", &sid)], b"");
+    assert!(
+        wait_gone(gc, Duration::from_secs(5)),
+        "grandchild {gc} survived"
+    );
+}
+
+#[test]
 fn child_crash_fails_pending_request_and_ends_session() {
     let b = Bridge::start(&[]);
     let sid = b.init("/mcp");
