@@ -60,23 +60,25 @@ pub struct Cli {
     #[arg(long, default_value = "default", value_name = "NAME")]
     pub name: String,
 
-    /// Maximum number of concurrent sessions (children) per server; more answer 503.
+    /// Maximum number of concurrent sessions (children) per server; more answer 503 [default: 64].
     #[arg(long, value_name = "N")]
     pub max_sessions: Option<usize>,
 
-    /// Seconds a request may wait for the child's response before it fails with a JSON-RPC error.
+    /// Seconds a request may wait for the child's response before it fails with a JSON-RPC error
+    /// (progress notifications restart the clock) [default: 60].
     #[arg(long, value_name = "SECS")]
     pub request_timeout_secs: Option<u64>,
 
-    /// Seconds without any traffic after which a session and its child are ended.
+    /// Seconds without HTTP requests after which a session and its child are ended [default: 600].
     #[arg(long, value_name = "SECS")]
     pub idle_timeout_secs: Option<u64>,
 
-    /// Number of pre-initialized children serving stateless 2026-07-28 requests per server.
+    /// Number of pre-initialized children serving stateless 2026-07-28 requests per server
+    /// [default: 2].
     #[arg(long, value_name = "N")]
     pub pool_size: Option<usize>,
 
-    /// Largest accepted HTTP request body and largest child message, in bytes.
+    /// Largest accepted HTTP request body and largest child message, in bytes [default: 33554432].
     #[arg(long, value_name = "BYTES")]
     pub max_message_bytes: Option<usize>,
 
@@ -100,11 +102,11 @@ pub struct Cli {
     #[arg(long = "env", value_name = "KEY=VALUE")]
     pub env: Vec<String>,
 
-    /// Working directory of the child.
+    /// Working directory of the child [default: the bridge's].
     #[arg(long, value_name = "DIR")]
     pub cwd: Option<PathBuf>,
 
-    /// Seconds children get between SIGTERM and SIGKILL when they are stopped.
+    /// Seconds children get between SIGTERM and SIGKILL when they are stopped [default: 5].
     #[arg(long, value_name = "SECS")]
     pub shutdown_grace_secs: Option<u64>,
 

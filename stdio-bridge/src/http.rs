@@ -379,6 +379,9 @@ async fn post_mcp(app: &App, server: &Arc<Server>, req: Request<Incoming>) -> Re
         .iter()
         .any(|i| i.kind == Kind::Request && i.method.as_deref() == Some("initialize"));
 
+    // 2026-07-28 has no sessions: Mcp-Session-Id is ignored for it.
+    let modern = pv.as_deref().is_some_and(|v| MODERN_VERSIONS.contains(&v));
+    let sid = if modern && !has_init { None } else { sid };
     if let Some(sid) = sid {
         let Some(session) = server.get(&sid).filter(|s| s.mode == Mode::Streamable) else {
             return rpc_error(
@@ -456,7 +459,6 @@ async fn post_mcp(app: &App, server: &Arc<Server>, req: Request<Incoming>) -> Re
         return r;
     }
 
-    let modern = pv.as_deref().is_some_and(|v| MODERN_VERSIONS.contains(&v));
     if modern && !batch {
         let (Some(msg), Some(info)) = (msgs.into_iter().next(), infos.into_iter().next()) else {
             return rpc_error(
@@ -711,7 +713,14 @@ async fn stateless(
         pooled.close("the MCP server process is gone");
     }
     match rx.recv().await {
-        Some(Out::Json(b)) => json(StatusCode::OK, b),
+        Some(Out::Json(b)) => {
+            // 2026-07-28: an unknown method is answered with HTTP 404.
+            let status = match jsonrpc::inspect(&b) {
+                Ok(i) if i.error_code == Some(jsonrpc::METHOD_NOT_FOUND) => StatusCode::NOT_FOUND,
+                _ => StatusCode::OK,
+            };
+            json(status, b)
+        }
         Some(Out::Event(first)) => sse(SseBody::new(vec![first], rx, None)),
         None => rpc_error(
             StatusCode::INTERNAL_SERVER_ERROR,
@@ -764,7 +773,26 @@ fn discover(pooled: &Session, id: &str) -> Res {
     json(StatusCode::OK, Bytes::from(body))
 }
 
+fn modern_get_delete<B>(req: &Request<B>) -> Option<Res> {
+    let pv = header(req, "mcp-protocol-version")?;
+    if MODERN_VERSIONS.contains(&pv) {
+        let mut r = rpc_error(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "null",
+            jsonrpc::INVALID_REQUEST,
+            "Method not allowed in protocol revision 2026-07-28 (no sessions, POST only)",
+        );
+        r.headers_mut()
+            .insert("allow", HeaderValue::from_static("POST"));
+        return Some(r);
+    }
+    None
+}
+
 fn get_mcp(server: &Arc<Server>, req: Request<Incoming>) -> Res {
+    if let Some(r) = modern_get_delete(&req) {
+        return r;
+    }
     let (_, accept_sse) = accepts(&req);
     if !accept_sse {
         return rpc_error(
@@ -812,6 +840,9 @@ fn get_mcp(server: &Arc<Server>, req: Request<Incoming>) -> Res {
 }
 
 fn delete_mcp(server: &Arc<Server>, req: Request<Incoming>) -> Res {
+    if let Some(r) = modern_get_delete(&req) {
+        return r;
+    }
     let Some(sid) = header(&req, "mcp-session-id") else {
         return rpc_error(
             StatusCode::BAD_REQUEST,

@@ -545,10 +545,17 @@ impl Session {
             Kind::Notification => {
                 let method = info.method.as_deref().unwrap_or("");
                 let target = if let Some(tok) = &info.progress_token {
-                    st.pending
-                        .iter()
-                        .find(|(_, p)| p.progress_token.as_deref() == Some(tok.as_str()))
-                        .map(|(k, _)| k.clone())
+                    let found = st
+                        .pending
+                        .iter_mut()
+                        .find(|(_, p)| p.progress_token.as_deref() == Some(tok.as_str()));
+                    found.map(|(k, p)| {
+                        // Progress shows the child is alive: restart the request's timeout.
+                        if method == "notifications/progress" {
+                            p.started = Instant::now();
+                        }
+                        k.clone()
+                    })
                 } else {
                     None
                 };

@@ -226,6 +226,21 @@ fn delete_ends_session_and_child() {
 }
 
 #[test]
+fn delete_kills_the_whole_process_group() {
+    let b = Bridge::start(&[]);
+    let sid = b.init("/mcp");
+    let gc: i32 = tool_text(&b.call(&sid, 1, "grandchild", "{}"))
+        .parse()
+        .unwrap();
+    assert!(pid_alive(gc));
+    request(&b.addr, "DELETE", "/mcp", &[("mcp-session-id", &sid)], b"");
+    assert!(
+        wait_gone(gc, Duration::from_secs(5)),
+        "grandchild {gc} survived"
+    );
+}
+
+#[test]
 fn child_crash_fails_pending_request_and_ends_session() {
     let b = Bridge::start(&[]);
     let sid = b.init("/mcp");
@@ -554,6 +569,27 @@ fn stateless_2026_07_28() {
     );
     let v = r.json();
     assert_eq!(v["result"]["serverInfo"]["name"], "mcp-bridge-echo");
+    // Unknown method: 404 + -32601; a stray session id is ignored; GET is 405.
+    let mut h = modern("nope/nothing", None);
+    h.push(("mcp-session-id", "ffffffffffffffffffffffffffffffff".into()));
+    let r = post_owned(
+        &b,
+        &h,
+        r#"{"jsonrpc":"2.0","id":2,"method":"nope/nothing"}"#,
+    );
+    assert_eq!(r.status, 404, "{}", r.text());
+    assert_eq!(r.json()["error"]["code"], -32601);
+    let r = request(
+        &b.addr,
+        "GET",
+        "/mcp",
+        &[
+            ("accept", "text/event-stream"),
+            ("mcp-protocol-version", "2026-07-28"),
+        ],
+        b"",
+    );
+    assert_eq!(r.status, 405);
     // Concurrent stateless requests with the same client id do not collide.
     let handles: Vec<_> = (0..8)
         .map(|i| {

@@ -74,6 +74,10 @@ impl Server {
                         text_result(&id, m)
                     }
                     "pid" => text_result(&id, &std::process::id().to_string()),
+                    "grandchild" => match std::process::Command::new("sleep").arg("300").spawn() {
+                        Ok(c) => text_result(&id, &c.id().to_string()),
+                        Err(e) => text_result(&id, &format!("error {e}")),
+                    },
                     "crash" => {
                         let _ = self.out.flush();
                         std::process::exit(3);
