@@ -470,8 +470,7 @@ impl Gateway {
         if msg.kind == Kind::Request && self.limiter.charges(method) {
             let tool = target.name().unwrap_or("");
             let principal = principal_key(who);
-            let req =
-                RateRequest { client_id: &principal, api_key_index: who.api_key_index, backend, tool };
+            let req = RateRequest { client_id: &principal, api_key_index: who.api_key_index, backend, tool };
             let d = self.limiter.check(store, &req, now_ms);
             headers =
                 ratelimit::rate_limit_headers(&d).into_iter().map(|(k, v)| (k.to_string(), v)).collect();

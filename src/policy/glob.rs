@@ -24,11 +24,7 @@ enum GlobKind {
     /// No star: byte equality.
     Literal(Vec<u8>),
     /// `head * mid_1 * ... * mid_n * tail`.
-    Star {
-        head: Vec<u8>,
-        mids: Vec<Piece>,
-        tail: Vec<u8>,
-    },
+    Star { head: Vec<u8>, mids: Vec<Piece>, tail: Vec<u8> },
 }
 
 #[derive(Debug, Clone)]
@@ -105,10 +101,7 @@ impl Glob {
             let mids = it.filter(|p| !p.is_empty()).map(Piece::new).collect();
             GlobKind::Star { head, mids, tail }
         };
-        Ok(Glob {
-            source: pattern.to_string(),
-            kind,
-        })
+        Ok(Glob { source: pattern.to_string(), kind })
     }
 
     pub(crate) fn source(&self) -> &str {
@@ -228,10 +221,6 @@ mod tests {
         assert!(g.is_ok());
         let start = std::time::Instant::now();
         assert!(!g.map(|g| g.is_match(&subject)).unwrap_or(true));
-        assert!(
-            start.elapsed().as_millis() < 500,
-            "took {:?}",
-            start.elapsed()
-        );
+        assert!(start.elapsed().as_millis() < 500, "took {:?}", start.elapsed());
     }
 }

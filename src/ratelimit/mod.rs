@@ -62,16 +62,10 @@ pub struct RateLimitSpec {
 impl RateLimitSpec {
     pub fn validate(&self, key: &str) -> Result<(), ConfigError> {
         if !(self.requests_per_sec.is_finite() && self.requests_per_sec > 0.0) {
-            return Err(ConfigError::new(
-                format!("{key}.requests_per_sec"),
-                "must be a positive number",
-            ));
+            return Err(ConfigError::new(format!("{key}.requests_per_sec"), "must be a positive number"));
         }
         if self.burst_size == 0 {
-            return Err(ConfigError::new(
-                format!("{key}.burst_size"),
-                "must be at least 1",
-            ));
+            return Err(ConfigError::new(format!("{key}.burst_size"), "must be at least 1"));
         }
         Ok(())
     }

@@ -202,9 +202,7 @@ pub const DEFAULT_GRACE: u64 = 5;
 fn valid_name(name: &str) -> bool {
     !name.is_empty()
         && name.len() <= 64
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
         && name != "mcp"
         && name != "sse"
         && name != "messages"
@@ -230,23 +228,14 @@ impl Config {
             }
             None => {
                 let Some((command, args)) = cli.command.split_first() else {
-                    return Err(
-                        "no server: give a command after `--` or --config FILE (see --help)".into(),
-                    );
+                    return Err("no server: give a command after `--` or --config FILE (see --help)".into());
                 };
                 let mut servers = BTreeMap::new();
                 servers.insert(
                     cli.name.clone(),
-                    ServerFileConfig {
-                        command: command.clone(),
-                        args: args.to_vec(),
-                        ..Default::default()
-                    },
+                    ServerFileConfig { command: command.clone(), args: args.to_vec(), ..Default::default() },
                 );
-                FileConfig {
-                    servers,
-                    ..Default::default()
-                }
+                FileConfig { servers, ..Default::default() }
             }
         };
 
@@ -277,10 +266,7 @@ impl Config {
             };
             let mut env: Vec<(String, String)> = s.env.into_iter().collect();
             env.extend(cli_env.iter().cloned());
-            let max_sessions = cli
-                .max_sessions
-                .or(s.max_sessions)
-                .unwrap_or(DEFAULT_MAX_SESSIONS);
+            let max_sessions = cli.max_sessions.or(s.max_sessions).unwrap_or(DEFAULT_MAX_SESSIONS);
             if max_sessions == 0 {
                 return Err(format!("server {name}: max_sessions must be > 0"));
             }
@@ -299,22 +285,14 @@ impl Config {
                         .max(1),
                 ),
                 idle_timeout: std::time::Duration::from_secs(
-                    cli.idle_timeout_secs
-                        .or(s.idle_timeout_secs)
-                        .unwrap_or(DEFAULT_IDLE_TIMEOUT)
-                        .max(1),
+                    cli.idle_timeout_secs.or(s.idle_timeout_secs).unwrap_or(DEFAULT_IDLE_TIMEOUT).max(1),
                 ),
-                pool_size: cli
-                    .pool_size
-                    .or(s.pool_size)
-                    .unwrap_or(DEFAULT_POOL_SIZE)
-                    .max(1),
+                pool_size: cli.pool_size.or(s.pool_size).unwrap_or(DEFAULT_POOL_SIZE).max(1),
             });
         }
 
-        let default_listen: SocketAddr = DEFAULT_LISTEN
-            .parse()
-            .map_err(|e| format!("internal: bad default address: {e}"))?;
+        let default_listen: SocketAddr =
+            DEFAULT_LISTEN.parse().map_err(|e| format!("internal: bad default address: {e}"))?;
         let mut allowed_origins = file.allowed_origins;
         allowed_origins.extend(cli.allowed_origins.iter().cloned());
         let mut allowed_hosts = file.allowed_hosts;
@@ -329,9 +307,7 @@ impl Config {
                 .unwrap_or(DEFAULT_MAX_MESSAGE)
                 .max(1024),
             shutdown_grace: std::time::Duration::from_secs(
-                cli.shutdown_grace_secs
-                    .or(file.shutdown_grace_secs)
-                    .unwrap_or(DEFAULT_GRACE),
+                cli.shutdown_grace_secs.or(file.shutdown_grace_secs).unwrap_or(DEFAULT_GRACE),
             ),
             servers,
         })
