@@ -52,7 +52,7 @@ def envoy(log_dir: Path, upstream: McpUpstream) -> Iterator[Envoy]:
         "security": {
             "auth": {"enabled": True, "api_keys": [],
                      "jwt": {"issuer": ISSUER, "audiences": [AUDIENCE], "algorithms": ["HS256"],
-                             "hs256_secret": SECRET, "remote_jwks": None}},
+                             "hs256_secret": SECRET}},
             "rate_limit": {
                 "enabled": True,
                 "slots": SLOTS,
@@ -71,13 +71,7 @@ def envoy(log_dir: Path, upstream: McpUpstream) -> Iterator[Envoy]:
         },
     }
 
-    def mutate(c: dict[str, Any]) -> None:
-        with_filter_config(cfg)(c)
-        jwt_cfg = c  # drop the null placeholder (the key must be absent, not null)
-        from harness import filter_config
-        filter_config(jwt_cfg)["security"]["auth"]["jwt"].pop("remote_jwks", None)
-
-    e = Envoy(log_dir, upstream.port, concurrency=4, mutate=mutate, name="envoy-ratelimit")
+    e = Envoy(log_dir, upstream.port, concurrency=4, mutate=with_filter_config(cfg), name="envoy-ratelimit")
     yield e
     e.stop()
 
