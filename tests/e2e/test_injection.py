@@ -130,10 +130,14 @@ def test_benign_arguments_pass(strict: Envoy, text: str) -> None:
     assert line["response_decision"] in (None, "", "-"), line
 
 
-def test_response_injection_blocked_json_and_sse(strict: Envoy) -> None:
-    for accept, sse in (("application/json", False), ("application/json, text/event-stream", True)):
-        r, t = post(strict, "/mock/mcp", call("fetch_page", {"url": "https://docs.example"}, id=210),
-                    {**bearer(ADMIN_KEY), "accept": accept})
+def test_response_injection_blocked_json_and_sse(strict: Envoy, mock: McpUpstream) -> None:
+    for sse in (False, True):
+        mock.sse = sse  # the upstream answers in JSON or in SSE framing
+        try:
+            r, t = post(strict, "/mock/mcp", call("fetch_page", {"url": "https://docs.example"}, id=210),
+                        bearer(ADMIN_KEY))
+        finally:
+            mock.sse = True
         assert r.status_code == 200, r.text
         assert r.headers["content-type"].startswith("text/event-stream" if sse else "application/json")
         msg = parse_mcp_response(r)
