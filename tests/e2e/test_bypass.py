@@ -151,10 +151,11 @@ def test_tools_list_filtered_python_sdk(envoy: Envoy) -> None:
 def test_tools_list_filtered_inspector_cli(envoy: Envoy) -> None:
     if not INSPECTOR.exists():
         pytest.fail(f"inspector-cli not installed at {INSPECTOR} (make deps)")
-    # inspector-cli reads ../package.json relative to its cwd (bug): run it where that exists.
-    cwd = NPM / "@modelcontextprotocol"
+    # inspector-cli reads ../package.json relative to its cwd (bug): run it from build/, whose
+    # parent is the package directory.
+    cwd = INSPECTOR.parent
     p = subprocess.run(
-        ["node", str(INSPECTOR), "--cli", f"{envoy.url}/filesystem/mcp", "--transport", "http",
+        ["node", str(INSPECTOR), f"{envoy.url}/filesystem/mcp", "--transport", "http",
          "--method", "tools/list", "--header", f"Authorization: Bearer {READER_KEY}"],
         cwd=cwd, capture_output=True, text=True, timeout=60, env={**os.environ, "NO_COLOR": "1"},
     )
