@@ -347,7 +347,7 @@ def test_legacy_sse_transport_decided_the_same(envoy: Envoy, sandbox: Path) -> N
         _, endpoint = sse.next("endpoint")
         assert endpoint.startswith("/filesystem/"), endpoint
         url = envoy.url + endpoint
-        h = {"content-type": "application/json", **bearer(READER_KEY)}
+        h = {**MCP_HEADERS, **bearer(READER_KEY)}
         r = client.post(url, json=rpc("initialize", {"protocolVersion": "2024-11-05", "capabilities": {},
                                                      "clientInfo": {"name": "e2e", "version": "1"}}, 1), headers=h)
         assert r.status_code in (200, 202), r.text
