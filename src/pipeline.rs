@@ -315,15 +315,15 @@ impl Gateway {
             return None;
         }
         match self.sessions.check(store, sid, &who.client_id, now_ms) {
-            SessionCheck::Match => None,
-            SessionCheck::Unbound => match self.sessions.bind(store, sid, &who.client_id, now_ms) {
+            Ok(SessionCheck::Match) => None,
+            Ok(SessionCheck::Unbound) => match self.sessions.bind(store, sid, &who.client_id, now_ms) {
                 Ok(()) => None,
                 Err(_) => {
                     audit.decision(Decision::Deny, "session_table_full");
                     Some(LocalReply::jsonrpc_error(503, None, codes::INTERNAL, "session capacity exhausted"))
                 }
             },
-            SessionCheck::Mismatch => {
+            Ok(SessionCheck::Mismatch) => {
                 audit.decision(Decision::Deny, "session_principal_mismatch");
                 Some(LocalReply::jsonrpc_error(
                     403,
@@ -331,6 +331,11 @@ impl Gateway {
                     codes::FORBIDDEN,
                     "session belongs to another principal",
                 ))
+            }
+            Err(_) => {
+                // The binding could not be read: fail closed.
+                audit.decision(Decision::Deny, "session_store_error");
+                Some(LocalReply::jsonrpc_error(503, None, codes::INTERNAL, "session check unavailable"))
             }
         }
     }
