@@ -133,7 +133,7 @@ impl Gateway {
         let auth = Authenticator::new(&config.security.auth)?;
         let policy = Policy::new(&config)?;
         let backends: Vec<_> = config.backends.iter().map(|b| (b.name.clone(), b.rate_limit)).collect();
-        let key_limits = config.security.auth.key_rate_limits();
+        let key_limits: Vec<_> = config.security.auth.api_keys.iter().map(|k| k.rate_limit).collect();
         let limiter = RateLimiter::new(&config.security.rate_limit, &backends, &key_limits)?;
         let scorer = Scorer::new(&config.security.injection)?;
         let sessions = SessionTable::new(&config.security.session_binding);
@@ -454,7 +454,7 @@ impl Gateway {
             if let Some(scope) = &decision.required_scope {
                 if let Ok(a) = self.auth.try_borrow() {
                     let v = a.challenge(
-                        Challenge::InsufficientScope(scope.clone()),
+                        Challenge::InsufficientScope(scope),
                         &head.path,
                         &head.scheme,
                         &head.authority,
