@@ -14,6 +14,8 @@ import jwt as pyjwt
 import pytest
 
 from fixtures.common import (
+    flush_logs,
+    wait_log,
     ADMIN_KEY, FORBIDDEN, INJECTION, RATE_LIMITED, READER_KEY, UNAUTHORIZED, bearer, call, demo_api_keys, log_line,
     ok_result, post, rpc_error,
 )
@@ -166,10 +168,12 @@ def test_no_secret_in_any_log(envoy: Envoy, warn_envoy: Envoy) -> None:
     post(envoy, "/filesystem/mcp", call("echo_headers", id=10), bearer(token + "x"))
     post(envoy, "/filesystem/mcp", call("echo_headers", id=11), bearer("sk-demo-admin-but-wrong"))
     rs = _session_id(envoy)
-    envoy.wait_log(lambda l: l.get("jsonrpc_id") == "9")
+    wait_log(envoy, lambda l: l.get("jsonrpc_id") == "9")
     time.sleep(0.3)
     secrets = [ADMIN_KEY, READER_KEY, "sk-demo-admin-but-wrong", token, token.split(".")[2], SECRET, rs]
     for e in (envoy, warn_envoy):
+        flush_logs(e)
+        time.sleep(0.2)
         for path in (e.access_log, e.proc.log_path):
             text = path.read_text(errors="replace")
             for s in secrets:
@@ -183,7 +187,7 @@ def _session_id(envoy: Envoy) -> str:
     s.call("tools/list", id=12)
     s.close()
     assert s.session_id
-    line = envoy.wait_log(lambda l: l.get("mcp_method") == "tools/list" and l.get("session") not in EMPTY)[-1]
+    line = wait_log(envoy, lambda l: l.get("mcp_method") == "tools/list" and l.get("session") not in EMPTY)[-1]
     assert HEX32.match(line["session"]), line
     return s.session_id
 

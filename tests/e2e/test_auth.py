@@ -26,6 +26,7 @@ from mcp import ClientSession
 from mcp.client.streamable_http import streamable_http_client
 
 from fixtures.common import (
+    wait_log,
     ADMIN_KEY, FORBIDDEN, READER_KEY, UNAUTHORIZED, bearer, call, demo_api_keys, log_line, ok_result, post,
     result_text, rpc_error,
 )
@@ -321,7 +322,7 @@ def test_python_sdk_with_bearer_jwt(envoy: Envoy, keys: Keys) -> None:
     seen = json.loads(text)["headers"]
     assert seen.get("x-mcp-client-id") == "sdk-user"
     assert "authorization" not in seen
-    line = envoy.wait_log(lambda l: l.get("client_id") == "sdk-user" and l.get("mcp_method") == "tools/call")[-1]
+    line = wait_log(envoy, lambda l: l.get("client_id") == "sdk-user" and l.get("mcp_method") == "tools/call")[-1]
     assert (line["auth_method"], line["decision"], line["tool"]) == ("jwt", "allow", "echo_headers")
 
 
@@ -339,7 +340,7 @@ def test_session_hijack_refused(envoy: Envoy) -> None:
         thief.session_id = sid
         r = thief.post(rpc("tools/list", id=61))
         rpc_error(r, 403, FORBIDDEN, None)
-        line = envoy.wait_log(lambda l: l.get("path") == "/filesystem/mcp?t=hijack")[-1]
+        line = wait_log(envoy, lambda l: l.get("path") == "/filesystem/mcp?t=hijack")[-1]
         assert (line["decision"], line["rule"], line["client_id"]) == ("deny", "session_principal_mismatch",
                                                                        "demo-reader")
         assert line["session"] and sid not in json.dumps(line), "raw session id logged"

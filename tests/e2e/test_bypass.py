@@ -24,6 +24,7 @@ from mcp import ClientSession
 from mcp.client.streamable_http import streamable_http_client
 
 from fixtures.common import (
+    wait_log,
     ADMIN_KEY, FORBIDDEN, HEADER_MISMATCH, INVALID_PARAMS, READER_KEY, bearer, call, demo_api_keys, log_line,
     ok_result, result_text, rpc_error, tag,
 )
@@ -140,7 +141,7 @@ def _assert_reader_view(names: list[str]) -> None:
 
 def test_tools_list_filtered_python_sdk(envoy: Envoy) -> None:
     _assert_reader_view(asyncio.run(_sdk_tools(f"{envoy.url}/filesystem/mcp", READER_KEY)))
-    lines = envoy.wait_log(lambda l: l.get("mcp_method") == "tools/list" and l.get("client_id") == "demo-reader"
+    lines = wait_log(envoy, lambda l: l.get("mcp_method") == "tools/list" and l.get("client_id") == "demo-reader"
                            and l.get("list_filtered") not in (None, "", "-", "0"))
     assert int(lines[-1]["list_filtered"]) >= 4
     admin_names = asyncio.run(_sdk_tools(f"{envoy.url}/filesystem/mcp", ADMIN_KEY))

@@ -18,7 +18,7 @@ from typing import Any, Iterator
 
 import pytest
 
-from fixtures.common import ADMIN_KEY, INJECTION, bearer, call, demo_api_keys, log_line, ok_result, post, \
+from fixtures.common import wait_log, ADMIN_KEY, INJECTION, bearer, call, demo_api_keys, log_line, ok_result, post, \
     result_text, rpc_error
 from fixtures.upstream import McpUpstream, add_upstream, chain
 from harness import NPM, Bridge, Envoy, RawSession, parse_mcp_response, rpc, with_filter_config
@@ -159,7 +159,7 @@ def test_echoed_injection_redacted_when_request_side_warns(lenient: Envoy) -> No
         text = result_text(msg["result"])
         assert "previous instructions" not in json.dumps(msg), msg
         assert "removed" in text and "prompt injection" in text, text
-        line = [l for l in lenient.wait_log(lambda l: l.get("path") == "/everything/mcp?t=echo-redact"
+        line = [l for l in wait_log(lenient, lambda l: l.get("path") == "/everything/mcp?t=echo-redact"
                                             and l.get("jsonrpc_id") == "220")][-1]
         assert line["decision"] == "injection_warn" and line["response_decision"] == "injection_block", line
         assert 0.3 <= float(line["injection_score"]) and line["injection_rules"], line
@@ -191,7 +191,7 @@ def test_poisoned_tool_removed_from_tools_list(request: pytest.FixtureRequest, w
         names = [x["name"] for x in msg["result"]["tools"]]
         assert names == ["multiply"], names
         assert "id_rsa" not in json.dumps(msg)
-        line = envoy.wait_log(lambda l: l.get("path") == f"/poisoned/mcp?t=poison-{which}"
+        line = wait_log(envoy, lambda l: l.get("path") == f"/poisoned/mcp?t=poison-{which}"
                               and l.get("jsonrpc_id") == "240")[-1]
         assert line["response_decision"] == "injection_block", line
         assert float(line["response_injection_score"]) >= 0.5, line

@@ -21,7 +21,7 @@ import httpx
 import jwt as pyjwt
 import pytest
 
-from fixtures.common import RATE_LIMITED, bearer, call, ok_result, rpc_error, tag
+from fixtures.common import flush_logs, wait_log, RATE_LIMITED, bearer, call, ok_result, rpc_error, tag
 from fixtures.upstream import McpUpstream
 from harness import MCP_HEADERS, Envoy, with_filter_config
 
@@ -116,10 +116,11 @@ def test_parallel_burst_gets_exactly_burst_size(envoy: Envoy, upstream: McpUpstr
     forwarded = [json.loads(b) for b in upstream.bodies() if b]
     assert len([m for m in forwarded if m.get("params", {}).get("name") == "burst_a"]) == BURST
     # Access log: one ratelimited line per refused request, with bucket and id.
-    lines = envoy.wait_log(lambda l: l.get("client_id") == sub and l.get("decision") == "ratelimited")
+    lines = wait_log(envoy, lambda l: l.get("client_id") == sub and l.get("decision") == "ratelimited")
     deadline = time.monotonic() + 10
     while len(lines) < len(limited) and time.monotonic() < deadline:
         time.sleep(0.1)
+        flush_logs(envoy)
         lines = [l for l in envoy.log_lines() if l.get("client_id") == sub and l.get("decision") == "ratelimited"]
     assert len(lines) == len(limited)
     assert {l["jsonrpc_id"] for l in lines} == {str(i) for i, _ in limited}
