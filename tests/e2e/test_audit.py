@@ -13,7 +13,7 @@ from typing import Any, Iterator
 import jwt as pyjwt
 import pytest
 
-from fixtures.common import (
+from fixtures.common import json_config, (
     flush_logs,
     wait_log,
     ADMIN_KEY, FORBIDDEN, INJECTION, RATE_LIMITED, READER_KEY, UNAUTHORIZED, bearer, call, demo_api_keys, log_line,
@@ -60,14 +60,14 @@ def upstream() -> Iterator[McpUpstream]:
 
 @pytest.fixture(scope="module")
 def envoy(log_dir: Path, upstream: McpUpstream) -> Iterator[Envoy]:
-    e = Envoy(log_dir, upstream.port, name="envoy-audit", mutate=with_filter_config(_config("block")))
+    e = Envoy(log_dir, upstream.port, name="envoy-audit", mutate=json_config(_config("block")))
     yield e
     e.stop()
 
 
 @pytest.fixture(scope="module")
 def warn_envoy(log_dir: Path, upstream: McpUpstream) -> Iterator[Envoy]:
-    e = Envoy(log_dir, upstream.port, name="envoy-audit-warn", mutate=with_filter_config(_config("warn")))
+    e = Envoy(log_dir, upstream.port, name="envoy-audit-warn", mutate=json_config(_config("warn")))
     yield e
     e.stop()
 

@@ -18,7 +18,7 @@ from typing import Any, Iterator
 
 import pytest
 
-from fixtures.common import wait_log, ADMIN_KEY, INJECTION, bearer, call, demo_api_keys, log_line, ok_result, post, \
+from fixtures.common import json_config, wait_log, ADMIN_KEY, INJECTION, bearer, call, demo_api_keys, log_line, ok_result, post, \
     result_text, rpc_error
 from fixtures.upstream import McpUpstream, add_upstream, chain
 from harness import NPM, Bridge, Envoy, RawSession, parse_mcp_response, rpc, with_filter_config
@@ -82,7 +82,7 @@ def _envoy(log_dir: Path, bridge: Bridge, mock: McpUpstream, name: str, cfg: dic
     return Envoy(log_dir, bridge.port, name=name, mutate=chain(
         add_upstream("poisoned", bridge.port, "/poisoned/"),
         add_upstream("mock", mock.port, "/mock/"),
-        with_filter_config(cfg)))
+        json_config(cfg)))
 
 
 @pytest.fixture(scope="module")
@@ -217,3 +217,17 @@ def test_sse_tools_list_poisoning_filtered(strict: Envoy, mock: McpUpstream) -> 
         assert log_line(strict, t)["response_decision"] == "injection_block"
     finally:
         mock.tools = old
+
+
+def test_fractional_numbers_in_struct_config(log_dir: Path, inj_bridge: Bridge, mock: McpUpstream) -> None:
+    """The shipped style (inline YAML, a protobuf Struct) must accept fractional thresholds/rates."""
+    cfg = _config("block", "error")
+    cfg["security"]["rate_limit"] = {"buckets": [{"name": "f", "tool": "x", "requests_per_sec": 0.5,
+                                                  "burst_size": 2}]}
+    e = Envoy(log_dir, inj_bridge.port, name="envoy-inj-struct", mutate=chain(
+        add_upstream("mock", mock.port, "/mock/"), with_filter_config(cfg)))
+    try:
+        r, _ = post(e, "/mock/mcp", call("echo", {"message": ATTACK}, id=260), bearer(ADMIN_KEY))
+        rpc_error(r, 403, INJECTION, 260)
+    finally:
+        e.stop()

@@ -21,7 +21,7 @@ import httpx
 import jwt as pyjwt
 import pytest
 
-from fixtures.common import flush_logs, wait_log, RATE_LIMITED, bearer, call, ok_result, rpc_error, tag
+from fixtures.common import json_config, flush_logs, wait_log, RATE_LIMITED, bearer, call, ok_result, rpc_error, tag
 from fixtures.upstream import McpUpstream
 from harness import MCP_HEADERS, Envoy, with_filter_config
 
@@ -73,7 +73,7 @@ def envoy(log_dir: Path, upstream: McpUpstream) -> Iterator[Envoy]:
         },
     }
 
-    e = Envoy(log_dir, upstream.port, concurrency=4, mutate=with_filter_config(cfg), name="envoy-ratelimit")
+    e = Envoy(log_dir, upstream.port, concurrency=4, mutate=json_config(cfg), name="envoy-ratelimit")
     yield e
     e.stop()
 
