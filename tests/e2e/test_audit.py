@@ -13,7 +13,8 @@ from typing import Any, Iterator
 import jwt as pyjwt
 import pytest
 
-from fixtures.common import json_config, (
+from fixtures.common import (
+    json_config,
     flush_logs,
     wait_log,
     ADMIN_KEY, FORBIDDEN, INJECTION, RATE_LIMITED, READER_KEY, UNAUTHORIZED, bearer, call, demo_api_keys, log_line,
