@@ -165,7 +165,7 @@ def test_auth_fail_line(envoy: Envoy, headers: dict[str, str], rule: str) -> Non
 def test_no_secret_in_any_log(envoy: Envoy, warn_envoy: Envoy) -> None:
     token = _jwt("secret-check")
     ok_result(post(envoy, "/filesystem/mcp", call("echo_headers", id=8), bearer(token))[0], 8)
-    ok_result(post(envoy, "/filesystem/mcp", call("echo_headers", id=9), {"x-api-key": READER_KEY})[0], 9)
+    ok_result(post(envoy, "/filesystem/mcp", call("read_text_file", id=9), {"x-api-key": READER_KEY})[0], 9)
     post(envoy, "/filesystem/mcp", call("echo_headers", id=10), bearer(token + "x"))
     post(envoy, "/filesystem/mcp", call("echo_headers", id=11), bearer("sk-demo-admin-but-wrong"))
     rs = _session_id(envoy)
