@@ -89,6 +89,8 @@ def _fire(envoy: Envoy, sub: str, tool: str, id: Any, client: httpx.Client | Non
 
 def _assert_limited(r: httpx.Response, id: Any, limit: int) -> None:
     rpc_error(r, 429, RATE_LIMITED, id)
+    for h in ("retry-after", "x-ratelimit-limit", "x-ratelimit-remaining", "x-ratelimit-reset"):
+        assert len(r.headers.get_list(h)) == 1, f"{h} sent {len(r.headers.get_list(h))} times: {r.headers}"
     assert int(r.headers["retry-after"]) >= 1, r.headers
     assert r.headers["x-ratelimit-limit"] == str(limit), r.headers
     assert r.headers["x-ratelimit-remaining"] == "0", r.headers
@@ -107,7 +109,7 @@ def test_parallel_burst_gets_exactly_burst_size(envoy: Envoy, upstream: McpUpstr
     assert len(limited) == len(ids) - BURST
     for i, r in limited:
         _assert_limited(r, i, BURST)
-        assert r.headers["retry-after"] == "100", r.headers  # 1 token at 0.01/s
+        assert r.headers["retry-after"] in ("99", "100"), r.headers  # 1 token at 0.01/s
     for r in ok:
         assert r.headers["x-ratelimit-limit"] == str(BURST)
         assert 0 <= int(r.headers["x-ratelimit-remaining"]) < BURST
