@@ -40,6 +40,8 @@ def _demo_without_rate_limits(cfg: dict[str, Any]) -> None:
     sec = fc.setdefault("security", {})
     sec.get("rate_limit", {}).pop("default_per_client", None)
     sec.get("rate_limit", {}).pop("buckets", None)
+    # Authorization only: an injection verdict must not mask (or stand in for) a policy decision.
+    sec["injection"] = {"enabled": False}
     auth = sec.setdefault("auth", {})
     if not auth.get("api_keys"):  # demo keys not (yet) in envoy.yaml: same principals, inline
         auth["enabled"] = True
