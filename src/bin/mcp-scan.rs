@@ -17,7 +17,7 @@
 use std::io::{BufRead, Write};
 use std::process::ExitCode;
 
-use mcp_gateway::scorer::{model_texts, train_model, InjectionConfig, Scorer, TrainDoc, Verdict};
+use mcp_gateway::scorer::{model_texts, rule_logit, train_model, InjectionConfig, Scorer, TrainDoc, Verdict};
 use serde_json::{json, Value};
 
 struct Args {
@@ -171,14 +171,20 @@ fn run() -> Result<(), String> {
 fn train(scorer: &Scorer, path: &str, out: Option<&str>, epochs: usize) -> Result<(), String> {
     let out = out.ok_or("--train needs --out")?;
     let rows = read_jsonl(path)?;
+    // rule evidence without the model
+    let mut cfg = scorer.config().clone();
+    cfg.disabled_rules.push("PI-ML-001".into());
+    let rules_only = Scorer::new(&cfg).map_err(|e| e.to_string())?;
     let docs: Vec<TrainDoc> = rows
         .iter()
         .filter_map(|r| {
             let t = r.get("text")?.as_str()?;
             let label = r.get("label")?.as_i64()? == 1;
+            let rule_logit = rule_logit(rules_only.score_text(t).rule_score);
             Some(TrainDoc {
                 texts: model_texts(scorer, t),
                 label,
+                rule_logit,
             })
         })
         .collect();
@@ -190,7 +196,12 @@ fn train(scorer: &Scorer, path: &str, out: Option<&str>, epochs: usize) -> Resul
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(1e-4);
-    let blob = train_model(&docs, epochs, neg_w, l2);
+    let bias: Option<f32> = match std::env::var("MCP_SCAN_BIAS").ok().as_deref() {
+        Some("learn") => None,
+        Some(v) => v.parse().ok(),
+        None => None,
+    };
+    let blob = train_model(&docs, epochs, neg_w, l2, bias);
     std::fs::write(out, blob).map_err(|e| format!("{out}: {e}"))?;
     eprintln!(
         "trained on {} documents ({} epochs) -> {out}",

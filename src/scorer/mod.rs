@@ -22,10 +22,16 @@
 //!
 //! # Score
 //! `rule_score = 1 − Π(1 − w_i)` over the distinct matched rules (noisy-OR: bounded in
-//! [0, 1], never decreases when a rule is added or a weight raised), `p = w_ml · σ(model
-//! logit)`, and `score = 1 − (1 − rule_score)(1 − p)`: the model is one more independent
-//! piece of evidence in the same noisy-OR. Matches across all strings of one message are pooled
-//! (each rule counts once) and the model takes the maximum over strings.
+//! [0, 1], never decreases when a rule is added or a weight raised). Without the model (rule
+//! `PI-ML-001` disabled) `score = rule_score`. With it, the model is a stacked logistic
+//! regression that takes the rule evidence as an input:
+//! `p = σ(b + Σ w·ngrams(best window) + β·logit(clamp(rule_score, 0.02, 0.995)))` with β > 0
+//! learned jointly, so `p` is still monotonic in the rule score (adding a rule or raising a
+//! weight never lowers it), while the n-grams add evidence for phrasings no rule covers and
+//! discount rule hits in contexts that only *mention* attacks (security docs, code). Finally
+//! `score = w_ml·p + (1 − w_ml)·rule_score`, `w_ml` = `rule_weights["PI-ML-001"]` (default 1).
+//! Matches across all strings of one message are pooled (each rule counts once) and the model
+//! takes the maximum window over all strings.
 
 mod model;
 mod normalize;
@@ -40,7 +46,7 @@ use crate::config::ConfigError;
 use normalize::{decode_segments, floor_boundary, normalize, Normalized};
 use rules::{Matcher, RULES};
 
-pub use model::{train as train_model, TrainDoc};
+pub use model::{rule_logit, train as train_model, TrainDoc};
 pub use rules::CATEGORIES;
 
 /// Default block threshold (tuned on the held-out split of `tests/corpus`).
@@ -726,14 +732,18 @@ impl Scorer {
             }
         }
         let rule_score = (1.0 - keep).clamp(0.0, 1.0);
-        let p = match (&self.model, acc.logit) {
-            (Some(_), Some(z)) => (model::sigmoid(f64::from(z)) * self.ml_weight).clamp(0.0, 1.0),
-            _ => 0.0,
+        let (score, p) = match (&self.model, acc.logit) {
+            (Some(m), Some(z)) => {
+                let p = model::sigmoid(f64::from(z + m.beta * model::rule_logit(rule_score)));
+                let w = self.ml_weight.clamp(0.0, 1.0);
+                ((w * p + (1.0 - w) * rule_score).clamp(0.0, 1.0), p)
+            }
+            (Some(_), None) => (rule_score, 0.0),
+            _ => (rule_score, 0.0),
         };
-        if p >= 0.5 {
+        if p >= 0.5 && p > rule_score {
             ids.push((rules::ML_ID, "model"));
         }
-        let score = (1.0 - (1.0 - rule_score) * (1.0 - p)).clamp(0.0, 1.0);
         ids.sort_unstable();
         ids.dedup();
         ids.truncate(MAX_RULES_IN_VERDICT);

@@ -12,7 +12,8 @@ pub(crate) const BITS: u32 = 16;
 pub(crate) const N: usize = 1 << BITS;
 pub(crate) const WIN: usize = 48;
 pub(crate) const STRIDE: usize = 16;
-const MAGIC: &[u8; 8] = b"MCPLR1\0\0";
+const MAGIC: &[u8; 8] = b"MCPLR2\0\0";
+const HEADER: usize = 20;
 
 static BLOB: &[u8] = include_bytes!("model.bin");
 
@@ -52,7 +53,16 @@ pub(crate) fn windows(n: usize) -> impl Iterator<Item = (usize, usize)> {
 pub(crate) struct Model {
     bias: f32,
     scale: f32,
+    /// weight of the rule evidence `logit(clamp(rule_score))` (stacking)
+    pub beta: f32,
     w: &'static [u8],
+}
+
+/// The rule score as a model input: its logit, clamped so that "no rule" is a finite prior.
+#[inline]
+pub fn rule_logit(r: f64) -> f32 {
+    let r = r.clamp(0.02, 0.995);
+    (r / (1.0 - r)).ln() as f32
 }
 
 impl Model {
@@ -61,7 +71,7 @@ impl Model {
     }
 
     pub fn from_bytes(b: &'static [u8]) -> Option<Model> {
-        if b.len() != 16 + 2 * N || b.get(..8)? != MAGIC {
+        if b.len() != HEADER + 2 * N || b.get(..8)? != MAGIC {
             return None;
         }
         let f = |o: usize| -> Option<f32> {
@@ -70,7 +80,8 @@ impl Model {
         Some(Model {
             bias: f(8)?,
             scale: f(12)?,
-            w: b.get(16..)?,
+            beta: f(16)?,
+            w: b.get(HEADER..)?,
         })
     }
 
@@ -126,6 +137,8 @@ pub(crate) fn sigmoid(z: f64) -> f64 {
 pub struct TrainDoc {
     pub texts: Vec<Vec<u64>>,
     pub label: bool,
+    /// `rule_logit` of the document's rule score
+    pub rule_logit: f32,
 }
 
 fn window_feats(toks: &[u64], s: usize, e: usize, out: &mut Vec<usize>) {
@@ -139,11 +152,15 @@ fn window_feats(toks: &[u64], s: usize, e: usize, out: &mut Vec<usize>) {
 }
 
 /// Trains the model; returns the `model.bin` bytes.
-pub fn train(docs: &[TrainDoc], epochs: usize, neg_weight: f32, l2: f32) -> Vec<u8> {
+/// `fixed_bias`: keep the bias at this value instead of learning it (a negative prior makes
+/// text with no known evidence score low, which matters for unseen vocabulary).
+pub fn train(docs: &[TrainDoc], epochs: usize, neg_weight: f32, l2: f32, fixed_bias: Option<f32>) -> Vec<u8> {
     let mut w = vec![0.0f32; N];
     let mut g2 = vec![1e-6f32; N];
-    let mut bias = 0.0f32;
+    let mut bias = fixed_bias.unwrap_or(0.0);
     let mut gb = 1e-6f32;
+    let mut beta = 0.5f32;
+    let mut gbeta = 1e-6f32;
     let lr = 0.2f32;
     let mut order: Vec<usize> = (0..docs.len()).collect();
     let mut rng: u64 = 0x2545_F491_4F6C_DD1D;
@@ -159,10 +176,11 @@ pub fn train(docs: &[TrainDoc], epochs: usize, neg_weight: f32, l2: f32) -> Vec<
             let d = &docs[di];
             // find the best window
             let mut best = (f32::NEG_INFINITY, 0usize, 0usize, 0usize);
+            let base = bias + beta * d.rule_logit;
             for (ti, t) in d.texts.iter().enumerate() {
                 for (s, e) in windows(t.len()) {
                     window_feats(t, s, e, &mut feats);
-                    let z = bias + feats.iter().map(|&f| w[f]).sum::<f32>();
+                    let z = base + feats.iter().map(|&f| w[f]).sum::<f32>();
                     if z > best.0 {
                         best = (z, ti, s, e);
                     }
@@ -185,16 +203,21 @@ pub fn train(docs: &[TrainDoc], epochs: usize, neg_weight: f32, l2: f32) -> Vec<
                 w[f] -= lr * gf / g2[f].sqrt();
                 w[f] = w[f].clamp(-8.0, 8.0);
             }
-            gb += g * g;
-            bias -= lr * g / gb.sqrt();
+            gbeta += (g * d.rule_logit) * (g * d.rule_logit);
+            beta = (beta - lr * g * d.rule_logit / gbeta.sqrt()).max(0.1);
+            if fixed_bias.is_none() {
+                gb += g * g;
+                bias -= lr * g / gb.sqrt();
+            }
         }
     }
     let maxw = w.iter().fold(1e-6f32, |m, &x| m.max(x.abs()));
     let scale = maxw / 32767.0;
-    let mut out = Vec::with_capacity(16 + 2 * N);
+    let mut out = Vec::with_capacity(HEADER + 2 * N);
     out.extend_from_slice(MAGIC);
     out.extend_from_slice(&bias.to_le_bytes());
     out.extend_from_slice(&scale.to_le_bytes());
+    out.extend_from_slice(&beta.to_le_bytes());
     for x in w {
         let q = (x / scale).round().clamp(-32767.0, 32767.0) as i16;
         out.extend_from_slice(&q.to_le_bytes());
