@@ -40,7 +40,7 @@ fn parse_args() -> Result<Args, String> {
         eval: None,
         train: None,
         out: None,
-        epochs: 12,
+        epochs: 4,
         bench: false,
         sweep: false,
     };
@@ -191,11 +191,11 @@ fn train(scorer: &Scorer, path: &str, out: Option<&str>, epochs: usize) -> Resul
     let neg_w: f32 = std::env::var("MCP_SCAN_NEG_WEIGHT")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(2.0);
+        .unwrap_or(6.0);
     let l2: f32 = std::env::var("MCP_SCAN_L2")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(1e-4);
+        .unwrap_or(3e-3);
     let bias: Option<f32> = match std::env::var("MCP_SCAN_BIAS").ok().as_deref() {
         Some("learn") => None,
         Some(v) => v.parse().ok(),

@@ -50,8 +50,8 @@ pub use model::{rule_logit, train as train_model, TrainDoc};
 pub use rules::CATEGORIES;
 
 /// Default block threshold (tuned on the held-out split of `tests/corpus`).
-pub const DEFAULT_BLOCK_THRESHOLD: f64 = 0.5;
-pub const DEFAULT_WARN_THRESHOLD: f64 = 0.3;
+pub const DEFAULT_BLOCK_THRESHOLD: f64 = 0.7;
+pub const DEFAULT_WARN_THRESHOLD: f64 = 0.4;
 const MAX_RULES_IN_VERDICT: usize = 16;
 const MAX_DEPTH: usize = 64;
 
@@ -651,8 +651,7 @@ impl Scorer {
 
     fn model_logit(&self, n: &Normalized) -> Option<f32> {
         let m = self.model.as_ref()?;
-        let toks: Vec<u64> = n.toks.iter().map(|t| t.hash).collect();
-        m.max_logit(&toks)
+        m.max_logit(&model_toks(n))
     }
 
     fn scan_piece(&self, s: &str, acc: &mut Acc, depth: u8) {
@@ -767,7 +766,7 @@ pub fn model_texts(scorer: &Scorer, text: &str) -> Vec<Vec<u64>> {
     let cap = floor_boundary(text, scorer.cfg.max_scan_bytes);
     let s = text.get(..cap).unwrap_or("");
     let n = normalize(s, &scorer.matcher.vocab);
-    out.push(n.toks.iter().map(|t| t.hash).collect());
+    out.push(model_toks(&n));
     let mut extra = Vec::new();
     if n.hidden.len() >= 4 {
         extra.push(n.hidden.clone());
@@ -775,7 +774,7 @@ pub fn model_texts(scorer: &Scorer, text: &str) -> Vec<Vec<u64>> {
     decode_segments(s, 4, &mut extra);
     for e in extra {
         let n = normalize(&e, &scorer.matcher.vocab);
-        out.push(n.toks.iter().map(|t| t.hash).collect());
+        out.push(model_toks(&n));
     }
     out
 }
@@ -932,3 +931,20 @@ fn comment_to_ai(t: &str) -> bool {
 
 #[cfg(test)]
 mod tests;
+
+/// Token hashes the model sees: blob-like tokens (long, or long mixed letters+digits: base64,
+/// hashes, ids) are dropped, they carry no language and only add hash-collision noise.
+fn model_toks(n: &Normalized) -> Vec<u64> {
+    n.toks
+        .iter()
+        .filter(|t| {
+            let s = n.tok_str(t);
+            let len = s.len();
+            len <= 24
+                && !(len > 8
+                    && s.bytes().any(|b| b.is_ascii_digit())
+                    && s.bytes().any(|b| b.is_ascii_alphabetic()))
+        })
+        .map(|t| t.hash)
+        .collect()
+}

@@ -10,8 +10,8 @@
 
 pub(crate) const BITS: u32 = 16;
 pub(crate) const N: usize = 1 << BITS;
-pub(crate) const WIN: usize = 48;
-pub(crate) const STRIDE: usize = 16;
+pub(crate) const WIN: usize = 32;
+pub(crate) const STRIDE: usize = 8;
 const MAGIC: &[u8; 8] = b"MCPLR2\0\0";
 const HEADER: usize = 20;
 
@@ -235,8 +235,8 @@ mod tests {
         assert_eq!(windows(0).collect::<Vec<_>>(), [(0, 0)]);
         assert_eq!(windows(10).collect::<Vec<_>>(), [(0, 10)]);
         let w: Vec<_> = windows(100).collect();
-        assert_eq!(w.first(), Some(&(0, 48)));
-        assert_eq!(w.last(), Some(&(52, 100)));
+        assert_eq!(w.first(), Some(&(0, WIN)));
+        assert_eq!(w.last(), Some(&(100 - WIN, 100)));
     }
 
     #[test]

@@ -108,7 +108,7 @@ pub(crate) static RULES: &[RuleDef] = &[
         "takes|take ~0 precedence|priority",
     ]),
     r!("PI-OVR-010", OVR, 0.9, [
-        "ignoriere|ignoriert|ignorieren|ignorier|vergiss|vergesst|vergessen|missachte|missachten|uberspringe ~5 anweisung*|befehl*|regel*|instruktion*|anordnung*|vorgabe*|richtlinie*|vorherige*|bisherige*|obige*|alles",
+        "ignoriere|ignoriert|ignorieren|ignorier|vergiss|vergesst|vergessen|missachte|missachten|uberspringe ~5 anweisung*|befehl*|regel|regeln|instruktion*|anordnung*|vorgabe*|richtlinie*|vorherige*|bisherige*|obige*|alles",
         "ignore|ignorez|ignorer|oublie|oubliez|oublier|ignorant|contourne|contournez ~5 instruction*|consigne*|regle*|directive*|ordres|precedent*|anterieur*|tout",
         "ignora|ignorar|ignore|ignoren|olvida|olvidar|olvide|olviden|omite|omitir|descarta|descartar|desatiende ~5 instruccion*|regla*|indicacion*|directriz|directrices|ordenes|anterior*|previa*|todo",
         "ignora|ignore|ignorar|esqueca|esquece|esquecer|dimentica|dimenticare|ignorare ~5 instrucoes|instrucao|regras|istruzioni|istruzione|regole|precedenti|anteriores",
@@ -120,6 +120,30 @@ pub(crate) static RULES: &[RuleDef] = &[
         "lit:忽略¦无视¦忽视¦忘记¦忘掉¦不要理会¦不要遵守¦不理会¦别管¦抛开¦放弃¦覆盖¦忽略掉¦無視¦忘れ¦무시~~40~~指令¦指示¦说明¦規則¦规则¦提示¦命令¦要求¦约束¦限制¦设定¦設定¦ルール¦プロンプト¦命令¦지시¦명령¦규칙¦지침",
         "lit:指令¦指示¦规则¦規則¦提示¦命令¦要求¦约束¦ルール¦プロンプト¦制約¦지시¦명령¦규칙¦지침~~40~~忽略¦无视¦忽视¦忘记¦忘掉¦不要理会¦無視¦忘れ¦무시",
         "lit:新的指令¦新指令¦新的任务¦新しい指示¦新たな指示¦새로운 지시",
+    ]),
+    r!("PI-OVR-007", OVR, 0.55, [
+        "instruction*|rule*|guideline*|directive*|prompt*|orders|programming|restriction*|constraint*|polic* ~4 no ~0 longer ~1 apply|applies|valid|matter|exist|relevant|binding",
+        "instruction*|rule*|guideline*|directive*|prompt*|orders|programming|restriction*|constraint*|polic* ~4 are|is|have|has|been ~2 void|cancelled|canceled|revoked|obsolete|invalid|null|lifted|suspended|disabled|deprecated|overridden|outdated",
+        "never ~0 mind ~5 instruction*|rule*|previous|above|earlier|prior|said|task",
+        "regeln|anweisungen|vorgaben|instruktionen ~4 gelten|sind ~2 nicht ~1 mehr|aufgehoben|ungultig|ausser",
+        "instructions|consignes|regles|directives ~4 annulees|invalides|obsoletes|caduques|ne ~1 s ~1 appliquent|plus",
+        "instrucciones|reglas|indicaciones|directrices ~5 anuladas|canceladas|invalidas|obsoletas|validas|aplican",
+        "istruzioni|regole ~4 annullate|cancellate|valide|obsolete",
+        "instrucoes|regras ~4 anuladas|canceladas|validas|invalidas",
+        "инструкции|правила|указания|команды ~3 отменены|недействительны|устарели|аннулированы|не ~1 действуют",
+        "lit:已经作废¦已作废¦不再有效¦已失效¦已被取消¦取り消されました¦無効になりました¦無効です¦もう有効ではありません¦더 이상 유효하지",
+    ]),
+    r!("PI-OVR-008", OVR, 0.4, [
+        "reply|respond|answer|say|output|print|write ~2 only|just|nothing ~1 but ~3 with|the ~2 word|words|phrase|text|hacked|pwned",
+        "have|has|been ~1 been|pwned|hacked ~0 pwned|hacked",
+        "pwned|pwnd",
+        "antworte|antwortet|antworten ~1 nur|ausschliesslich",
+        "reponds|repondez|repondre ~1 uniquement|seulement|juste",
+        "responde|responda|responder|contesta ~1 solo|solamente|unicamente|apenas",
+        "rispondi|rispondere ~1 solo|soltanto",
+        "ответь|ответьте|отвечай|отвечайте ~1 только|лишь",
+        "lit:只回答¦只回复¦仅回答¦とだけ答え¦とだけ返¦라고만 대답",
+        "gehackt|hackeado|hackerato|pirate|взломано|взломан",
     ]),
     r!("PI-OVR-012", OVR, 0.4, [
         "neue|neuen ~1 anweisung*|aufgabe|befehle",
@@ -283,6 +307,7 @@ pub(crate) static RULES: &[RuleDef] = &[
     r!("PI-EXF-004", EXF, 0.35, [
         "bcc|cc|forward|send|email ~4 copy|copies ~4 to",
         "forward ~3 all|every ~3 email*|message*|mail*|file*|document*",
+        "forward|send ~4 last|recent|latest ~2 emails|messages|mails|files|documents ~2 to",
         "send ~2 me|us ~3 all|every|the|your ~3 emails|messages|files|documents|contacts|data|passwords|keys|credentials",
     ]),
     r!("PI-EXF-005", EXF, 0.5, [
@@ -306,6 +331,9 @@ pub(crate) static RULES: &[RuleDef] = &[
     r!("PI-SEC-004", SEC, 0.45, [
         "read|cat|open|access|send|give|show|print|output|retrieve|extract|steal|collect|grab|harvest|dump|find|list|fetch|get|include|upload|copy|paste|reveal|leak|search ~5 ssh|private|api|secret|aws|access|openai|anthropic|github|stripe|slack|session|auth|bearer|refresh|signing|encryption|gpg ~1 key*|token*|credential*|password*|secret*|cookie*",
         "steal|harvest|exfiltrate|grab|phish|scrape|siphon ~4 credential*|password*|token*|keys|cookie*|secret*|session*|logins|wallet*",
+        "password ~0 hashes|hash|file|database|vault|manager ~0 export",
+        "client ~0 certificate|secret|key ~3 data|into|to|in",
+        "certificate|cert ~1 data ~3 into|to ~2 chat|me|the",
         "all ~2 environment ~0 variables",
         "env ~0 vars|variables",
         "contents ~2 of ~4 env|ssh|credentials|passwd|shadow|config|id",
