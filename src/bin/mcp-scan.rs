@@ -17,7 +17,9 @@
 use std::io::{BufRead, Write};
 use std::process::ExitCode;
 
-use mcp_gateway::scorer::{model_texts, rule_logit, train_model, InjectionConfig, Scorer, TrainDoc, Verdict};
+use mcp_gateway::scorer::{
+    model_texts, rule_logit, train_model, InjectionConfig, Scorer, TrainDoc, Verdict,
+};
 use serde_json::{json, Value};
 
 struct Args {

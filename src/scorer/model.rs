@@ -154,7 +154,13 @@ fn window_feats(toks: &[u64], s: usize, e: usize, out: &mut Vec<usize>) {
 /// Trains the model; returns the `model.bin` bytes.
 /// `fixed_bias`: keep the bias at this value instead of learning it (a negative prior makes
 /// text with no known evidence score low, which matters for unseen vocabulary).
-pub fn train(docs: &[TrainDoc], epochs: usize, neg_weight: f32, l2: f32, fixed_bias: Option<f32>) -> Vec<u8> {
+pub fn train(
+    docs: &[TrainDoc],
+    epochs: usize,
+    neg_weight: f32,
+    l2: f32,
+    fixed_bias: Option<f32>,
+) -> Vec<u8> {
     let mut w = vec![0.0f32; N];
     let mut g2 = vec![1e-6f32; N];
     let mut bias = fixed_bias.unwrap_or(0.0);

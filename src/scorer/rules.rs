@@ -112,7 +112,8 @@ pub(crate) static RULES: &[RuleDef] = &[
         "ignore|ignorez|ignorer|oublie|oubliez|oublier|ignorant|contourne|contournez ~5 instruction*|consigne*|regle*|directive*|ordres|precedent*|anterieur*|tout",
         "ignora|ignorar|ignore|ignoren|olvida|olvidar|olvide|olviden|omite|omitir|descarta|descartar|desatiende ~5 instruccion*|regla*|indicacion*|directriz|directrices|ordenes|anterior*|previa*|todo",
         "ignora|ignore|ignorar|esqueca|esquece|esquecer|dimentica|dimenticare|ignorare ~5 instrucoes|instrucao|regras|istruzioni|istruzione|regole|precedenti|anteriores",
-        "игнорируй|игнорируйте|игнорировать|проигнорируй|проигнорируйте|забудь|забудьте|забыть|отбрось|отмени|пренебреги|не ~0 обращай|учитывай ~5 инструкци*|указани*|правил*|команд*|предыдущ*|прежн*|все|всё|инструкции",
+        "игнорируй|игнорируйте|игнорировать|проигнорируй|проигнорируйте|забудь|забудьте|забыть|отбрось|отмени|пренебреги ~5 инструкци*|указани*|правил*|команд*|предыдущ*|прежн*|все|всё",
+        "не ~0 обращай|учитывай|слушай|выполняй ~4 инструкци*|указани*|правил*|команд*|предыдущ*|прежн*",
         "negeer|vergeet ~4 instructies|regels|vorige|eerdere",
         "zignoruj|zapomnij ~4 instrukcje|polecenia|poprzednie",
     ]),
@@ -161,7 +162,8 @@ pub(crate) static RULES: &[RuleDef] = &[
     ]),
     // ---------------------------------------------------------------- role manipulation
     r!("PI-ROL-001", ROL, 0.45, [
-        "you ~0 are|re ~0 now|no ~1 longer|actually|henceforth|going",
+        "you ~0 are|re ~0 now|actually|henceforth",
+        "you ~0 are|re ~0 no ~0 longer",
         "you ~1 will|shall|must ~1 now ~1 act|be|behave|respond|play|become|pretend",
         "your ~1 new ~1 role|persona|identity|name|character|personality",
         "you ~0 have|ve ~0 been ~0 reprogrammed|jailbroken|freed|updated|unlocked|liberated",
@@ -227,9 +229,9 @@ pub(crate) static RULES: &[RuleDef] = &[
     r!("PI-JB-002", JB, 0.55, [
         "unrestricted|unfiltered|uncensored|unbound|unchained|unshackled|unaligned|unlimited|amoral|rogue|evil|malicious|unethical|immoral ~2 ai|assistant|model|mode|version|chatbot|bot|llm|persona|character|twin|confidant|response*|answer*|gpt|system",
         "without|no|free ~1 of|from ~3 any|all|ethical|moral|content|safety ~2 restriction*|limitation*|filter*|censorship|guideline*|boundar*|ethic*|moral*|rules|constraints|policies|safeguards",
-        "not|never|no ~1 longer ~0 bound|restricted|limited|constrained|censored ~2 by",
+        "not|never|longer ~1 bound|restricted|limited|constrained|censored ~2 by",
         "doesn|does|don|do|t|not|never ~2 abide|adhere|care|follow ~2 by|to|about ~2 rules|polic*|guideline*|ethic*|moral*|restriction*",
-        "bypass|disable|circumvent|evade|remove|turn ~1 off|deactivate|break|escape|jailbreak ~4 safety|content|ethical|moral|security ~1 filter*|guideline*|restriction*|protocol*|measure*|check*|polic*|guardrail*|mechanism*|alignment|training|safeguard*",
+        "bypass|disable|circumvent|evade|remove|deactivate|break|escape|jailbreak|off ~4 safety|content|ethical|moral|security ~1 filter*|guideline*|restriction*|protocol*|measure*|check*|polic*|guardrail*|mechanism*|alignment|training|safeguard*",
         "openai|anthropic|google|meta ~2 content ~1 polic*|guideline*",
     ]),
     r!("PI-JB-003", JB, 0.35, [
@@ -239,7 +241,8 @@ pub(crate) static RULES: &[RuleDef] = &[
         "my ~1 deceased|dead|late ~1 grandmother|grandma|granny",
         "for ~2 educational|research|academic ~1 purposes ~1 only",
         "never ~1 refuse*",
-        "cannot|can ~0 not|t|never ~1 refuse|decline|say ~0 no",
+        "can ~0 not|t|never ~1 refuse|decline",
+        "cannot|never|won ~2 refuse|decline",
         "must ~2 answer ~3 every|all|any ~1 question*|request*|prompt*",
         "token*|points ~2 deducted|lose|die",
     ]),
@@ -269,7 +272,7 @@ pub(crate) static RULES: &[RuleDef] = &[
         "grant|give|add|assign|elevate|escalate ~3 admin|administrator|root|sudo|owner|superuser|elevated|full ~1 access|privileges|permissions|rights|role",
         "make ~3 repository|repo|bucket|project|document|file ~2 public",
         "add ~3 ssh ~1 key|keys",
-        "disable|turn ~0 off|deactivate|stop ~3 logging|audit*|monitoring|antivirus|firewall|defender|2fa|mfa|authentication",
+        "disable|off|deactivate|stop ~3 logging|audit*|monitoring|antivirus|firewall|defender|2fa|mfa|authentication",
         "change|reset|set ~3 password|credentials ~2 to",
         "create ~3 admin|administrator|backdoor|root ~1 user|account",
         "backdoor*",
@@ -621,8 +624,9 @@ impl Matcher {
             }
             if !self.first_prefix.is_empty() {
                 let s = n.tok_str(t);
+                let s0 = s.as_bytes().first();
                 for (p, pi) in &self.first_prefix {
-                    if s.starts_with(&**p) {
+                    if p.as_bytes().first() == s0 && s.starts_with(&**p) {
                         if let Some(ph) = self.phrases.get(*pi as usize) {
                             if !hits.contains(&ph.rule) && self.match_rest(ph, 1, i + 1, n) {
                                 hits.push(ph.rule);
@@ -642,7 +646,7 @@ impl Matcher {
                 };
                 for &id in list {
                     if let Some(l) = self.lits.get(id as usize) {
-                        if b[i..].starts_with(l) && occ.len() < 512 {
+                        if l.get(1) == b.get(i + 1) && b[i..].starts_with(l) && occ.len() < 512 {
                             occ.push((id, i as u32));
                         }
                     }
