@@ -404,12 +404,10 @@ pub(crate) fn normalize(input: &str, vocab: &Vocab) -> Normalized {
             c.to_lowercase().next().unwrap_or(c)
         };
         prev_alnum = f.is_ascii_alphanumeric();
-        if f.is_alphanumeric() {
-            b.word.push(f);
-        } else if (f == '@' || f == '$')
+        let leet_sym = (f == '@' || f == '$')
             && b.word.last().is_some_and(|l| l.is_alphabetic())
-            && it.peek().is_some_and(|n| n.is_alphabetic())
-        {
+            && it.peek().is_some_and(|n| n.is_alphabetic());
+        if f.is_alphanumeric() || leet_sym {
             b.word.push(f);
         } else {
             b.flush();
