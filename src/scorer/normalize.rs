@@ -349,13 +349,33 @@ pub(crate) fn normalize(input: &str, vocab: &Vocab) -> Normalized {
     let mut last_space = true;
     let mut prev_alnum = false;
     let mut in_flag = false;
-    let mut it = input.chars().peekable();
-    while let Some(c) = it.next() {
+    let bytes = input.as_bytes();
+    let peek = |i: usize| -> Option<char> { input.get(i..).and_then(|r| r.chars().next()) };
+    let mut i = 0usize;
+    while i < bytes.len() {
+        let b0 = bytes[i];
+        if b0.is_ascii_alphanumeric() {
+            // fast path: plain ASCII letters and digits
+            i += 1;
+            in_flag = false;
+            last_space = false;
+            prev_alnum = true;
+            b.word.push(char::from(b0.to_ascii_lowercase()));
+            continue;
+        }
+        let c = if b0 < 0x80 {
+            i += 1;
+            char::from(b0)
+        } else {
+            let Some(c) = peek(i) else { break };
+            i += c.len_utf8();
+            c
+        };
         let cp = c as u32;
         match invisible(cp) {
             Inv::No => {}
             Inv::ZeroWidth => {
-                if prev_alnum || it.peek().is_some_and(|n| n.is_ascii_alphanumeric()) {
+                if prev_alnum || peek(i).is_some_and(|n| n.is_ascii_alphanumeric()) {
                     b.out.sig.zero_width += 1;
                 }
                 continue;
@@ -406,7 +426,7 @@ pub(crate) fn normalize(input: &str, vocab: &Vocab) -> Normalized {
         prev_alnum = f.is_ascii_alphanumeric();
         let leet_sym = (f == '@' || f == '$')
             && b.word.last().is_some_and(|l| l.is_alphabetic())
-            && it.peek().is_some_and(|n| n.is_alphabetic());
+            && peek(i).is_some_and(|n| n.is_alphabetic());
         if f.is_alphanumeric() || leet_sym {
             b.word.push(f);
         } else {
