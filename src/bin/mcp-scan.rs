@@ -203,6 +203,9 @@ fn train(scorer: &Scorer, path: &str, out: Option<&str>, epochs: usize) -> Resul
         Some(v) => v.parse().ok(),
         None => None,
     };
+    if std::env::var("MCP_SCAN_BETA_MIN").is_err() {
+        std::env::set_var("MCP_SCAN_BETA_MIN", "1.0");
+    }
     let blob = train_model(&docs, epochs, neg_w, l2, bias);
     std::fs::write(out, blob).map_err(|e| format!("{out}: {e}"))?;
     eprintln!(

@@ -50,8 +50,8 @@ pub use model::{rule_logit, train as train_model, TrainDoc};
 pub use rules::CATEGORIES;
 
 /// Default block threshold (tuned on the held-out split of `tests/corpus`).
-pub const DEFAULT_BLOCK_THRESHOLD: f64 = 0.7;
-pub const DEFAULT_WARN_THRESHOLD: f64 = 0.4;
+pub const DEFAULT_BLOCK_THRESHOLD: f64 = 0.75;
+pub const DEFAULT_WARN_THRESHOLD: f64 = 0.45;
 const MAX_RULES_IN_VERDICT: usize = 16;
 const MAX_DEPTH: usize = 64;
 

@@ -165,7 +165,11 @@ pub fn train(
     let mut g2 = vec![1e-6f32; N];
     let mut bias = fixed_bias.unwrap_or(0.0);
     let mut gb = 1e-6f32;
-    let mut beta = 0.5f32;
+    let beta_min: f32 = std::env::var("MCP_SCAN_BETA_MIN")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0.1);
+    let mut beta = beta_min.max(0.5);
     let mut gbeta = 1e-6f32;
     let lr = 0.2f32;
     let mut order: Vec<usize> = (0..docs.len()).collect();
@@ -210,7 +214,7 @@ pub fn train(
                 w[f] = w[f].clamp(-8.0, 8.0);
             }
             gbeta += (g * d.rule_logit) * (g * d.rule_logit);
-            beta = (beta - lr * g * d.rule_logit / gbeta.sqrt()).max(0.1);
+            beta = (beta - lr * g * d.rule_logit / gbeta.sqrt()).max(beta_min);
             if fixed_bias.is_none() {
                 gb += g * g;
                 bias -= lr * g / gb.sqrt();

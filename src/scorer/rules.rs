@@ -262,7 +262,7 @@ pub(crate) static RULES: &[RuleDef] = &[
     ]),
     r!("PI-TOOL-003", TOOL, 0.45, [
         "delete|remove|wipe|erase|destroy|purge|drop|overwrite|truncate|corrupt|encrypt ~3 all|every|entire|the|whole ~3 files|file|data|database*|records|emails|repo*|repositories|backups|users|accounts|directory|directories|folder*|disk|drive|system|tables|home|documents|history|logs",
-        "call|use|invoke|execute|run|trigger ~3 the|this|another|any ~1 tool|function ~4 with|to|and|without|silently|secretly|immediately|automatically",
+        "call|use|invoke|execute|run|trigger ~3 the|this|another|any|every ~2 tool|tools|function|functions ~4 without|silently|secretly|immediately|automatically|quietly",
         "before|prior ~2 using|calling|invoking|executing|running ~2 this|any|the|other ~1 tool*|function*",
         "after ~2 using|calling|invoking|executing ~2 this|any|the ~1 tool*|function*",
         "when ~2 this ~1 tool ~1 is ~1 called|invoked|used",
