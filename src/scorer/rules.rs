@@ -205,6 +205,7 @@ pub(crate) static RULES: &[RuleDef] = &[
         "what ~2 were|was ~1 you ~1 told|instructed|programmed|given",
         "repeat|print|output|copy|recite|echo|return ~4 everything|all|text|words|content|instructions|lines ~4 above|before|preceding|verbatim|prior",
         "repeat|print|output ~3 the ~2 words|text|sentence|instructions ~2 above|before|starting",
+        "repeat|print|reveal|output|display|recite|dump|disclose|leak|paste ~2 your ~2 instructions|prompt|rules|guidelines|directives|configuration|setup",
         "beginning ~0 with ~0 you ~0 are",
         "starting ~0 with ~2 you ~0 are",
     ]),
