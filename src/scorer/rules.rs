@@ -458,7 +458,9 @@ struct LitRule {
 pub(crate) struct Matcher {
     phrases: Vec<Phrase>,
     first_exact: IdMap<Vec<u32>>,
-    first_prefix: Vec<(Box<str>, u32)>,
+    /// first steps that are prefixes, bucketed on their first two bytes
+    first_prefix: Vec<Vec<(Box<str>, u32)>>,
+    has_prefix: bool,
     lits: Vec<Box<[u8]>>,
     lit_rules: Vec<LitRule>,
     /// 4096 buckets on the first two bytes -> literal ids
@@ -524,7 +526,16 @@ impl Matcher {
             self.first_exact.entry(h).or_default().push(idx);
         }
         for p in &first.prefix {
-            self.first_prefix.push((p.clone(), idx));
+            let b = p.as_bytes();
+            if b.len() < 2 {
+                return Err(format!(
+                    "prefix `{p}*` of a first step must be at least 2 bytes"
+                ));
+            }
+            if let Some(v) = self.first_prefix.get_mut(bucket(b[0], b[1])) {
+                v.push((p.clone(), idx));
+                self.has_prefix = true;
+            }
         }
         self.phrases.push(Phrase { steps, rule });
         Ok(())
@@ -623,11 +634,15 @@ impl Matcher {
                     }
                 }
             }
-            if !self.first_prefix.is_empty() {
-                let s = n.tok_str(t);
-                let s0 = s.as_bytes().first();
-                for (p, pi) in &self.first_prefix {
-                    if p.as_bytes().first() == s0 && s.starts_with(&**p) {
+            let s = n.tok_str(t);
+            let sb = s.as_bytes();
+            if self.has_prefix && sb.len() >= 2 {
+                let list = self
+                    .first_prefix
+                    .get(bucket(sb[0], sb[1]))
+                    .map_or(&[][..], |v| &v[..]);
+                for (p, pi) in list {
+                    if s.starts_with(&**p) {
                         if let Some(ph) = self.phrases.get(*pi as usize) {
                             if !hits.contains(&ph.rule) && self.match_rest(ph, 1, i + 1, n) {
                                 hits.push(ph.rule);
