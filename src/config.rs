@@ -201,6 +201,37 @@ impl Config {
     }
 }
 
+/// A number that may arrive as a string. Envoy 1.40 turns YAML floats such as `0.5` into
+/// *string* values when it builds a `google.protobuf.Struct` (integers stay numbers), so every
+/// fractional config field accepts both `0.5` and `"0.5"`.
+pub fn lenient_f64<'de, D: serde::Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Num {
+        N(f64),
+        S(String),
+    }
+    match Num::deserialize(d)? {
+        Num::N(n) => Ok(n),
+        Num::S(s) => s
+            .trim()
+            .parse::<f64>()
+            .ok()
+            .filter(|n| n.is_finite())
+            .ok_or_else(|| serde::de::Error::custom(format!("expected a number, found \"{s}\""))),
+    }
+}
+
+/// [`lenient_f64`] for the values of a map.
+pub fn lenient_f64_map<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<std::collections::BTreeMap<String, f64>, D::Error> {
+    #[derive(Deserialize)]
+    struct W(#[serde(deserialize_with = "lenient_f64")] f64);
+    let m = std::collections::BTreeMap::<String, W>::deserialize(d)?;
+    Ok(m.into_iter().map(|(k, W(v))| (k, v)).collect())
+}
+
 fn trim_ascii(b: &[u8]) -> &[u8] {
     let start = b.iter().position(|c| !c.is_ascii_whitespace()).unwrap_or(b.len());
     let end = b.iter().rposition(|c| !c.is_ascii_whitespace()).map_or(start, |e| e + 1);
@@ -225,6 +256,17 @@ mod tests {
             .unwrap_or_default();
         assert!(err.contains("security.injection"), "{err}");
         assert!(err.contains("blok_threshold"), "{err}");
+    }
+
+    #[test]
+    fn fractional_numbers_may_be_strings() {
+        let cfg = Config::from_json(
+            br#"{"backends":[{"name":"a","rate_limit":{"requests_per_sec":"0.5","burst_size":2}}],
+                "security":{"injection":{"block_threshold":"0.6","rule_weights":{"PI-ML-001":"0.9"}}}}"#,
+        );
+        assert!(cfg.is_ok(), "{:?}", cfg.err());
+        let bad = Config::from_json(br#"{"security":{"injection":{"block_threshold":"high"}}}"#).err();
+        assert_eq!(bad.map(|e| e.key), Some("security.injection.block_threshold".to_string()));
     }
 
     #[test]

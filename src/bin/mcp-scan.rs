@@ -17,9 +17,7 @@
 use std::io::{BufRead, Write};
 use std::process::ExitCode;
 
-use mcp_gateway::scorer::{
-    model_texts, rule_logit, train_model, InjectionConfig, Scorer, TrainDoc, Verdict,
-};
+use mcp_gateway::scorer::{model_texts, rule_logit, train_model, InjectionConfig, Scorer, TrainDoc, Verdict};
 use serde_json::{json, Value};
 
 struct Args {
@@ -66,9 +64,11 @@ fn parse_args() -> Result<Args, String> {
             "--bench" => a.bench = true,
             "--sweep" => a.sweep = true,
             "-h" | "--help" => {
-                return Err("usage: mcp-scan [--config FILE] [--threshold X] [--no-model] [--eval FILE [--sweep]] \
+                return Err(
+                    "usage: mcp-scan [--config FILE] [--threshold X] [--no-model] [--eval FILE [--sweep]] \
                             [--train FILE --out FILE [--epochs N]] [--bench]  < jsonl"
-                    .into())
+                        .into(),
+                )
             }
             _ => return Err(format!("unknown argument `{x}`")),
         }
@@ -83,10 +83,7 @@ fn load_config(path: Option<&str>) -> Result<InjectionConfig, String> {
     let bytes = std::fs::read(path).map_err(|e| format!("{path}: {e}"))?;
     let v: Value = serde_json::from_slice(&bytes).map_err(|e| format!("{path}: {e}"))?;
     let (section, prefix) = match v.get("security") {
-        Some(sec) => (
-            sec.get("injection").cloned().unwrap_or(json!({})),
-            "security.injection",
-        ),
+        Some(sec) => (sec.get("injection").cloned().unwrap_or(json!({})), "security.injection"),
         None => (v, "security.injection"),
     };
     let cfg: InjectionConfig = serde_path_to_error::deserialize(section)
@@ -183,21 +180,11 @@ fn train(scorer: &Scorer, path: &str, out: Option<&str>, epochs: usize) -> Resul
             let t = r.get("text")?.as_str()?;
             let label = r.get("label")?.as_i64()? == 1;
             let rule_logit = rule_logit(rules_only.score_text(t).rule_score);
-            Some(TrainDoc {
-                texts: model_texts(scorer, t),
-                label,
-                rule_logit,
-            })
+            Some(TrainDoc { texts: model_texts(scorer, t), label, rule_logit })
         })
         .collect();
-    let neg_w: f32 = std::env::var("MCP_SCAN_NEG_WEIGHT")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(6.0);
-    let l2: f32 = std::env::var("MCP_SCAN_L2")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(3e-3);
+    let neg_w: f32 = std::env::var("MCP_SCAN_NEG_WEIGHT").ok().and_then(|v| v.parse().ok()).unwrap_or(6.0);
+    let l2: f32 = std::env::var("MCP_SCAN_L2").ok().and_then(|v| v.parse().ok()).unwrap_or(3e-3);
     let bias: Option<f32> = match std::env::var("MCP_SCAN_BIAS").ok().as_deref() {
         Some("learn") => None,
         Some(v) => v.parse().ok(),
@@ -208,11 +195,7 @@ fn train(scorer: &Scorer, path: &str, out: Option<&str>, epochs: usize) -> Resul
     }
     let blob = train_model(&docs, epochs, neg_w, l2, bias);
     std::fs::write(out, blob).map_err(|e| format!("{out}: {e}"))?;
-    eprintln!(
-        "trained on {} documents ({} epochs) -> {out}",
-        docs.len(),
-        epochs
-    );
+    eprintln!("trained on {} documents ({} epochs) -> {out}", docs.len(), epochs);
     Ok(())
 }
 
@@ -224,11 +207,7 @@ fn eval(scorer: &Scorer, path: &str, threshold: f64, sweep: bool) -> Result<(), 
             continue;
         };
         let label = r.get("label").and_then(Value::as_i64) == Some(1);
-        let cat = r
-            .get("category")
-            .and_then(Value::as_str)
-            .unwrap_or("?")
-            .to_string();
+        let cat = r.get("category").and_then(Value::as_str).unwrap_or("?").to_string();
         let v = scorer.score_text(t);
         scored.push((v.score, label, cat, t.chars().take(140).collect()));
     }
@@ -256,10 +235,7 @@ fn eval(scorer: &Scorer, path: &str, threshold: f64, sweep: bool) -> Result<(), 
         );
         if verbose {
             for (c, (f, t)) in cats {
-                println!(
-                    "  {c:<28} flagged {:>6.2}% ({f}/{t})",
-                    100.0 * f as f64 / t.max(1) as f64
-                );
+                println!("  {c:<28} flagged {:>6.2}% ({f}/{t})", 100.0 * f as f64 / t.max(1) as f64);
             }
         }
     };
@@ -309,10 +285,7 @@ fn bench(scorer: &Scorer) {
     let mut sink = 0.0;
     for _ in 0..iters {
         sink += scorer
-            .score_request(
-                "tools/call",
-                std::hint::black_box(&json!({"name":"x","arguments": v})),
-            )
+            .score_request("tools/call", std::hint::black_box(&json!({"name":"x","arguments": v})))
             .score;
     }
     let per = start.elapsed().as_secs_f64() / f64::from(iters);

@@ -39,6 +39,7 @@ pub struct BucketRule {
     /// Only requests whose tool / resource URI / prompt name matches this glob; none = all.
     #[serde(default)]
     pub tool: Option<String>,
+    #[serde(deserialize_with = "crate::config::lenient_f64")]
     pub requests_per_sec: f64,
     pub burst_size: u32,
 }

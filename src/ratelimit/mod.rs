@@ -55,6 +55,7 @@ pub use limiter::{
 #[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RateLimitSpec {
+    #[serde(deserialize_with = "crate::config::lenient_f64")]
     pub requests_per_sec: f64,
     pub burst_size: u32,
 }

@@ -91,7 +91,7 @@ pub struct CustomRule {
     #[serde(default = "default_custom_category")]
     pub category: String,
     pub pattern: String,
-    #[serde(default = "default_custom_weight")]
+    #[serde(default = "default_custom_weight", deserialize_with = "crate::config::lenient_f64")]
     pub weight: f64,
 }
 
@@ -107,8 +107,10 @@ fn default_custom_weight() -> f64 {
 pub struct InjectionConfig {
     pub enabled: bool,
     /// score >= block_threshold: the configured action applies.
+    #[serde(deserialize_with = "crate::config::lenient_f64")]
     pub block_threshold: f64,
     /// score >= warn_threshold (and below block): warn only.
+    #[serde(deserialize_with = "crate::config::lenient_f64")]
     pub warn_threshold: f64,
     pub request_action: Action,
     /// Default `block` with `response_mode: redact`: indirect injection through tool output is
@@ -121,6 +123,7 @@ pub struct InjectionConfig {
     pub scan_tool_descriptions: bool,
     pub disabled_rules: Vec<String>,
     /// Rule id -> weight in [0, 1] (replaces the built-in weight; `PI-ML-001` scales the model).
+    #[serde(deserialize_with = "crate::config::lenient_f64_map")]
     pub rule_weights: BTreeMap<String, f64>,
     pub custom_rules: Vec<CustomRule>,
     /// Bytes scanned per string (head + tail halves beyond it).
@@ -156,28 +159,16 @@ impl InjectionConfig {
     pub fn validate(&self, key: &str) -> Result<(), ConfigError> {
         let unit = |v: f64| v.is_finite() && (0.0..=1.0).contains(&v);
         if !unit(self.block_threshold) {
-            return Err(ConfigError::new(
-                format!("{key}.block_threshold"),
-                "must be a number in [0, 1]",
-            ));
+            return Err(ConfigError::new(format!("{key}.block_threshold"), "must be a number in [0, 1]"));
         }
         if !unit(self.warn_threshold) {
-            return Err(ConfigError::new(
-                format!("{key}.warn_threshold"),
-                "must be a number in [0, 1]",
-            ));
+            return Err(ConfigError::new(format!("{key}.warn_threshold"), "must be a number in [0, 1]"));
         }
         if self.warn_threshold > self.block_threshold {
-            return Err(ConfigError::new(
-                format!("{key}.warn_threshold"),
-                "must not exceed block_threshold",
-            ));
+            return Err(ConfigError::new(format!("{key}.warn_threshold"), "must not exceed block_threshold"));
         }
         if self.max_scan_bytes < 64 {
-            return Err(ConfigError::new(
-                format!("{key}.max_scan_bytes"),
-                "must be at least 64",
-            ));
+            return Err(ConfigError::new(format!("{key}.max_scan_bytes"), "must be at least 64"));
         }
         if self.max_message_bytes < self.max_scan_bytes {
             return Err(ConfigError::new(
@@ -191,32 +182,19 @@ impl InjectionConfig {
                 return Err(ConfigError::new(format!("{k}.id"), "must not be empty"));
             }
             if c.id == rules::ML_ID || RULES.iter().any(|r| r.id == c.id) {
-                return Err(ConfigError::new(
-                    format!("{k}.id"),
-                    format!("`{}` is a built-in rule id", c.id),
-                ));
+                return Err(ConfigError::new(format!("{k}.id"), format!("`{}` is a built-in rule id", c.id)));
             }
             if self.custom_rules[..i].iter().any(|o| o.id == c.id) {
-                return Err(ConfigError::new(
-                    format!("{k}.id"),
-                    format!("duplicate rule id `{}`", c.id),
-                ));
+                return Err(ConfigError::new(format!("{k}.id"), format!("duplicate rule id `{}`", c.id)));
             }
             if !CATEGORIES.contains(&c.category.as_str()) {
                 return Err(ConfigError::new(
                     format!("{k}.category"),
-                    format!(
-                        "unknown category `{}` (one of: {})",
-                        c.category,
-                        CATEGORIES.join(", ")
-                    ),
+                    format!("unknown category `{}` (one of: {})", c.category, CATEGORIES.join(", ")),
                 ));
             }
             if !unit(c.weight) {
-                return Err(ConfigError::new(
-                    format!("{k}.weight"),
-                    "must be a number in [0, 1]",
-                ));
+                return Err(ConfigError::new(format!("{k}.weight"), "must be a number in [0, 1]"));
             }
             let mut m = Matcher::new();
             m.add_pattern(&custom_pattern(&c.pattern), 0)
@@ -254,9 +232,7 @@ fn custom_pattern(p: &str) -> String {
     if p.starts_with("re:") || p.starts_with("lit:") {
         return p.to_string();
     }
-    let dsl = p
-        .chars()
-        .all(|c| c.is_alphanumeric() || c.is_whitespace() || matches!(c, '|' | '~' | '*'));
+    let dsl = p.chars().all(|c| c.is_alphanumeric() || c.is_whitespace() || matches!(c, '|' | '~' | '*'));
     if dsl {
         p.to_lowercase()
     } else {
@@ -348,11 +324,7 @@ impl Scorer {
             }
             let idx = s.rules.len() as u16;
             let w = cfg.rule_weights.get(r.id).copied().unwrap_or(r.w);
-            s.rules.push(RuleMeta {
-                id: r.id.to_string(),
-                cat: r.cat,
-                w,
-            });
+            s.rules.push(RuleMeta { id: r.id.to_string(), cat: r.cat, w });
             for p in r.pats {
                 s.matcher.add_pattern(p, idx).map_err(|e| {
                     ConfigError::new("security.injection", format!("built-in rule {}: {e}", r.id))
@@ -377,21 +349,11 @@ impl Scorer {
             }
             let idx = s.rules.len() as u16;
             let w = cfg.rule_weights.get(&c.id).copied().unwrap_or(c.weight);
-            let cat = CATEGORIES
-                .iter()
-                .copied()
-                .find(|k| *k == c.category)
-                .unwrap_or("instruction_override");
-            s.rules.push(RuleMeta {
-                id: c.id.clone(),
-                cat,
-                w,
-            });
+            let cat = CATEGORIES.iter().copied().find(|k| *k == c.category).unwrap_or("instruction_override");
+            s.rules.push(RuleMeta { id: c.id.clone(), cat, w });
             s.matcher
                 .add_pattern(&custom_pattern(&c.pattern), idx)
-                .map_err(|e| {
-                    ConfigError::new(format!("security.injection.custom_rules[{i}].pattern"), e)
-                })?;
+                .map_err(|e| ConfigError::new(format!("security.injection.custom_rules[{i}].pattern"), e))?;
         }
         if !disabled(rules::ML_ID) {
             s.model = model::Model::load();
@@ -415,10 +377,7 @@ impl Scorer {
     }
 
     fn acc(&self) -> Acc {
-        Acc {
-            budget: self.cfg.max_message_bytes,
-            ..Acc::default()
-        }
+        Acc { budget: self.cfg.max_message_bytes, ..Acc::default() }
     }
 
     pub fn score_text(&self, text: &str) -> Verdict {
@@ -457,8 +416,7 @@ impl Scorer {
                 }
             }
             "completion/complete" => {
-                if let Some(Value::String(s)) = params.get("argument").and_then(|a| a.get("value"))
-                {
+                if let Some(Value::String(s)) = params.get("argument").and_then(|a| a.get("value")) {
                     self.scan_str(s, &mut acc);
                 }
             }
@@ -540,11 +498,7 @@ impl Scorer {
 
     /// Allow / warn / block for a verdict on the request (`response == false`) or response side.
     pub fn decide(&self, v: &Verdict, response: bool) -> Decision {
-        let action = if response {
-            self.cfg.response_action
-        } else {
-            self.cfg.request_action
-        };
+        let action = if response { self.cfg.response_action } else { self.cfg.request_action };
         if !self.cfg.enabled || action == Action::Off {
             return Decision::Allow;
         }
@@ -701,9 +655,7 @@ impl Scorer {
         let hidden_count = extra.len();
         decode_segments(s, 4, &mut extra);
         for (i, t) in extra.iter().enumerate() {
-            let t = t
-                .get(..floor_boundary(t, self.cfg.max_scan_bytes))
-                .unwrap_or("");
+            let t = t.get(..floor_boundary(t, self.cfg.max_scan_bytes)).unwrap_or("");
             let hb = acc.hits.len();
             let lb = acc.logit;
             self.scan_piece(t, acc, depth + 1);
@@ -805,10 +757,7 @@ const EXFIL_WORDS: &[&str] = &[
 ];
 
 fn suspicious_url(url: &str) -> bool {
-    if url
-        .bytes()
-        .any(|b| matches!(b, b'{' | b'}' | b'<' | b'>' | b'[' | b']' | b'$'))
-    {
+    if url.bytes().any(|b| matches!(b, b'{' | b'}' | b'<' | b'>' | b'[' | b']' | b'$')) {
         return true;
     }
     let Some(q) = url.find('?') else { return false };
@@ -819,9 +768,7 @@ fn suspicious_url(url: &str) -> bool {
     query.split('&').any(|kv| {
         let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
         let k = k.trim();
-        EXFIL_WORDS
-            .iter()
-            .any(|w| k == *w || k.starts_with(w) || v.contains("your") || v.contains("insert"))
+        EXFIL_WORDS.iter().any(|w| k == *w || k.starts_with(w) || v.contains("your") || v.contains("insert"))
             || v.len() > 40 && !v.contains('.')
     })
 }
@@ -841,10 +788,7 @@ fn image_exfil(t: &str) -> bool {
             .and_then(|r| r.iter().position(|&c| c == b')' || c == b' '))
             .map_or(b.len(), |e| start + e);
         let url = t.get(start..end).unwrap_or("");
-        if url
-            .bytes()
-            .any(|c| matches!(c, b'{' | b'}' | b'<' | b'>' | b'$'))
-            || (img && suspicious_url(url))
+        if url.bytes().any(|c| matches!(c, b'{' | b'}' | b'<' | b'>' | b'$')) || (img && suspicious_url(url))
         {
             return true;
         }
@@ -863,13 +807,8 @@ fn image_exfil(t: &str) -> bool {
         let tag = t.get(s..e).unwrap_or("");
         let tag = tag.get(..tag.find('>').unwrap_or(tag.len())).unwrap_or("");
         if let Some(p) = tag.find("src=") {
-            let url = tag
-                .get(p + 4..)
-                .unwrap_or("")
-                .trim_start_matches(['"', '\'']);
-            let url = url
-                .get(..url.find(['"', '\'', ' ']).unwrap_or(url.len()))
-                .unwrap_or("");
+            let url = tag.get(p + 4..).unwrap_or("").trim_start_matches(['"', '\'']);
+            let url = url.get(..url.find(['"', '\'', ' ']).unwrap_or(url.len())).unwrap_or("");
             if url.starts_with("http") && suspicious_url(url) {
                 return true;
             }

@@ -74,15 +74,8 @@ impl Model {
         if b.len() != HEADER + 2 * N || b.get(..8)? != MAGIC {
             return None;
         }
-        let f = |o: usize| -> Option<f32> {
-            Some(f32::from_le_bytes(b.get(o..o + 4)?.try_into().ok()?))
-        };
-        Some(Model {
-            bias: f(8)?,
-            scale: f(12)?,
-            beta: f(16)?,
-            w: b.get(HEADER..)?,
-        })
+        let f = |o: usize| -> Option<f32> { Some(f32::from_le_bytes(b.get(o..o + 4)?.try_into().ok()?)) };
+        Some(Model { bias: f(8)?, scale: f(12)?, beta: f(16)?, w: b.get(HEADER..)? })
     }
 
     #[inline]
@@ -154,21 +147,12 @@ fn window_feats(toks: &[u64], s: usize, e: usize, out: &mut Vec<usize>) {
 /// Trains the model; returns the `model.bin` bytes.
 /// `fixed_bias`: keep the bias at this value instead of learning it (a negative prior makes
 /// text with no known evidence score low, which matters for unseen vocabulary).
-pub fn train(
-    docs: &[TrainDoc],
-    epochs: usize,
-    neg_weight: f32,
-    l2: f32,
-    fixed_bias: Option<f32>,
-) -> Vec<u8> {
+pub fn train(docs: &[TrainDoc], epochs: usize, neg_weight: f32, l2: f32, fixed_bias: Option<f32>) -> Vec<u8> {
     let mut w = vec![0.0f32; N];
     let mut g2 = vec![1e-6f32; N];
     let mut bias = fixed_bias.unwrap_or(0.0);
     let mut gb = 1e-6f32;
-    let beta_min: f32 = std::env::var("MCP_SCAN_BETA_MIN")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0.1);
+    let beta_min: f32 = std::env::var("MCP_SCAN_BETA_MIN").ok().and_then(|v| v.parse().ok()).unwrap_or(0.1);
     let mut beta = beta_min.max(0.5);
     let mut gbeta = 1e-6f32;
     let lr = 0.2f32;

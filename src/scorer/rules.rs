@@ -476,10 +476,7 @@ fn bucket(a: u8, b: u8) -> usize {
 
 impl Matcher {
     pub fn new() -> Self {
-        Matcher {
-            lit_index: vec![Vec::new(); 4096],
-            ..Default::default()
-        }
+        Matcher { lit_index: vec![Vec::new(); 4096], ..Default::default() }
     }
 
     /// Compiles a token phrase. Errors name the problem.
@@ -488,17 +485,10 @@ impl Matcher {
         let mut gap = 0u8;
         for part in pat.split_whitespace() {
             if let Some(n) = part.strip_prefix('~') {
-                gap = n
-                    .parse::<u8>()
-                    .map_err(|_| format!("bad gap `{part}`"))?
-                    .min(16);
+                gap = n.parse::<u8>().map_err(|_| format!("bad gap `{part}`"))?.min(16);
                 continue;
             }
-            let mut st = Step {
-                exact: Vec::new(),
-                prefix: Vec::new(),
-                gap,
-            };
+            let mut st = Step { exact: Vec::new(), prefix: Vec::new(), gap };
             gap = 0;
             for alt in part.split('|').filter(|a| !a.is_empty()) {
                 let alt = alt.to_lowercase();
@@ -528,9 +518,7 @@ impl Matcher {
         for p in &first.prefix {
             let b = p.as_bytes();
             if b.len() < 2 {
-                return Err(format!(
-                    "prefix `{p}*` of a first step must be at least 2 bytes"
-                ));
+                return Err(format!("prefix `{p}*` of a first step must be at least 2 bytes"));
             }
             if let Some(v) = self.first_prefix.get_mut(bucket(b[0], b[1])) {
                 v.push((p.clone(), idx));
@@ -564,12 +552,7 @@ impl Matcher {
         let mut gap = 0u32;
         for (i, part) in pat.split("~~").enumerate() {
             if i % 2 == 1 {
-                gap = gap.max(
-                    part.trim()
-                        .parse::<u32>()
-                        .map_err(|_| format!("bad gap `{part}`"))?
-                        .min(4096),
-                );
+                gap = gap.max(part.trim().parse::<u32>().map_err(|_| format!("bad gap `{part}`"))?.min(4096));
                 continue;
             }
             let mut ids = Vec::new();
@@ -637,10 +620,7 @@ impl Matcher {
             let s = n.tok_str(t);
             let sb = s.as_bytes();
             if self.has_prefix && sb.len() >= 2 {
-                let list = self
-                    .first_prefix
-                    .get(bucket(sb[0], sb[1]))
-                    .map_or(&[][..], |v| &v[..]);
+                let list = self.first_prefix.get(bucket(sb[0], sb[1])).map_or(&[][..], |v| &v[..]);
                 for (p, pi) in list {
                     if s.starts_with(&**p) {
                         if let Some(ph) = self.phrases.get(*pi as usize) {
