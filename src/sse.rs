@@ -41,7 +41,7 @@ impl Event {
         for line in lines(&text) {
             if field_value(line, "data").is_some() {
                 if !wrote {
-                    for d in data.split('\n') {
+                    for d in data.split(['\r', '\n']) {
                         out.push_str("data: ");
                         out.push_str(d);
                         out.push('\n');
@@ -58,8 +58,27 @@ impl Event {
     }
 }
 
+/// SSE lines end with CRLF, LF or a lone CR (all three, as clients parse them).
 fn lines(text: &str) -> impl Iterator<Item = &str> {
-    text.split('\n').map(|l| l.strip_suffix('\r').unwrap_or(l))
+    let mut rest = text;
+    std::iter::from_fn(move || {
+        if rest.is_empty() {
+            return None;
+        }
+        match rest.find(['\r', '\n']) {
+            Some(i) => {
+                let line = &rest[..i];
+                let skip = if rest[i..].starts_with("\r\n") { 2 } else { 1 };
+                rest = &rest[i + skip..];
+                Some(line)
+            }
+            None => {
+                let line = rest;
+                rest = "";
+                Some(line)
+            }
+        }
+    })
 }
 
 fn field_value<'a>(line: &'a str, name: &str) -> Option<&'a str> {
@@ -94,11 +113,6 @@ impl SseSplitter {
             return Err(Oversized);
         }
         Ok(events)
-    }
-
-    /// The unfinished tail, returned at end of stream.
-    pub fn take_rest(&mut self) -> Vec<u8> {
-        std::mem::take(&mut self.buf)
     }
 }
 
@@ -140,7 +154,7 @@ mod tests {
         assert_eq!(ev.len(), 2);
         assert_eq!(ev[0].data().as_deref(), Some("{\"a\":1}"));
         assert_eq!(ev[1].data().as_deref(), Some("x"));
-        assert_eq!(s.take_rest(), b"data: par".to_vec());
+        assert!(s.push(b"tial\n\n").unwrap()[0].data().is_some_and(|d| d == "partial"));
     }
 
     #[test]
@@ -152,6 +166,15 @@ mod tests {
         // a lone \r at a chunk boundary must wait for the next byte
         assert!(s.push(b"data: c\r\n\r").unwrap().is_empty());
         assert_eq!(s.push(b"\n").unwrap().len(), 1);
+    }
+
+    #[test]
+    fn lone_cr_ends_lines_like_clients_do() {
+        // A client joins these two data lines with \n into valid JSON: so must the filter.
+        let e = Event { raw: b"data: {\"a\":\rdata: 1}\n\n".to_vec() };
+        assert_eq!(e.data().as_deref(), Some("{\"a\":\n1}"));
+        let out = String::from_utf8(e.with_data("x\ry")).unwrap();
+        assert_eq!(out, "data: x\ndata: y\n\n");
     }
 
     #[test]

@@ -281,15 +281,26 @@ impl Exchange {
         self.reply(&r)
     }
 
-    /// Filters/scans one JSON-RPC message text; `None` when unchanged.
-    fn rewrite_message(&mut self, text: &str) -> Option<String> {
-        let (Some(plan), Some(who)) = (&self.plan, &self.identity) else { return None };
-        let mut msg: Value = serde_json::from_str(text).ok()?;
+    /// Filters/scans one JSON-RPC message text.
+    fn rewrite_message(&mut self, text: &str) -> Rewrite {
+        let (Some(plan), Some(who)) = (&self.plan, &self.identity) else { return Rewrite::Unchanged };
+        let Ok(mut msg) = serde_json::from_str::<Value>(text) else { return Rewrite::Unparsable };
         let t0 = now_us();
         let changed = self.gateway.on_response_message(plan, who, &mut msg, &mut self.audit);
         self.metrics.record_scan_us(now_us().saturating_sub(t0));
-        changed.then(|| msg.to_string())
+        if changed {
+            Rewrite::Changed(msg.to_string())
+        } else {
+            Rewrite::Unchanged
+        }
     }
+}
+
+enum Rewrite {
+    Unchanged,
+    Changed(String),
+    /// Not JSON: never passed on uninspected.
+    Unparsable,
 }
 
 fn apply_ops(ops: &HeaderOps) -> Result<(), abi::HostError> {
@@ -403,8 +414,17 @@ impl HttpContext for Exchange {
                     return Action::Pause;
                 }
                 let body = abi::get_buffer(abi::RESPONSE_BODY, 0, size).ok().flatten().unwrap_or_default();
-                if let Some(new) = std::str::from_utf8(&body).ok().and_then(|t| self.rewrite_message(t)) {
-                    if abi::set_buffer(abi::RESPONSE_BODY, 0, size, new.as_bytes()).is_err() {
+                let text = String::from_utf8_lossy(&body);
+                let replacement = match self.rewrite_message(&text) {
+                    Rewrite::Unchanged => None,
+                    Rewrite::Changed(new) => Some(new.into_bytes()),
+                    Rewrite::Unparsable => {
+                        self.audit.set(keys::RESPONSE_DECISION, "dropped_unparsable_body");
+                        Some(Vec::new())
+                    }
+                };
+                if let Some(new) = replacement {
+                    if abi::set_buffer(abi::RESPONSE_BODY, 0, size, &new).is_err() {
                         abi::log(LOG_ERROR, "mcp-gateway: cannot rewrite the response; resetting it");
                         let _ = abi::set_buffer(abi::RESPONSE_BODY, 0, size, b"");
                     }
@@ -430,18 +450,24 @@ impl HttpContext for Exchange {
                 };
                 let mut out = Vec::with_capacity(chunk.len());
                 for ev in events {
-                    match ev.data().and_then(|d| self.rewrite_message(&d)) {
-                        Some(new) => out.extend(ev.with_data(&new)),
+                    match ev.data() {
+                        // Comments, priming and retry-only events carry no message.
                         None => out.extend(ev.raw),
+                        Some(d) if d.trim().is_empty() => out.extend(ev.raw),
+                        Some(d) => match self.rewrite_message(&d) {
+                            Rewrite::Unchanged => out.extend(ev.raw),
+                            Rewrite::Changed(new) => out.extend(ev.with_data(&new)),
+                            Rewrite::Unparsable => {
+                                self.audit.set(keys::RESPONSE_DECISION, "dropped_unparsable_event")
+                            }
+                        },
                     }
                 }
-                if end_of_stream {
-                    out.extend(splitter.take_rest());
-                } else {
+                // An unfinished tail is sent with the chunk that completes it; at the end of
+                // the stream it is dropped (SSE clients discard an unterminated event too).
+                if !end_of_stream {
                     self.response = ResponseState::Sse(splitter);
                 }
-                // Replace this chunk with the completed events; an unfinished tail is sent
-                // with the chunk that completes it.
                 if out != chunk && abi::set_buffer(abi::RESPONSE_BODY, 0, size, &out).is_err() {
                     abi::log(LOG_ERROR, "mcp-gateway: cannot rewrite an SSE chunk");
                 }
