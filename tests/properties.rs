@@ -2,6 +2,8 @@
 //! PRNG (no dependencies). Each property runs a few thousand random cases; a failure prints the
 //! seed so the case can be replayed (`PROP_SEED=<n> cargo test --test properties`).
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use mcp_gateway::audit::AuditRecord;
 use mcp_gateway::auth::{AuthMethod, Identity};
 use mcp_gateway::config::Config;
@@ -92,7 +94,8 @@ fn refill_is_exact_monotone_and_ignores_clock_going_back() {
         let wild = State { tokens: rng.next(), last_ms: rng.next() };
         let r = p.refill(wild, rng.next());
         assert!(r.tokens <= p.cap && r.last_ms >= wild.last_ms);
-        let _ = (p.retry_after_secs(&r), p.reset_secs(&r), p.full_at_ms(&r), p.window_secs(), p.remaining(&r));
+        let _ =
+            (p.retry_after_secs(&r), p.reset_secs(&r), p.full_at_ms(&r), p.window_secs(), p.remaining(&r));
     });
 }
 
@@ -148,7 +151,9 @@ fn pipeline_rate_limit_holds_end_to_end() {
         let (mut now, mut allowed, mut limited) = (t0, 0u64, 0u64);
         for i in 0..rng.below(120) {
             now += *rng.pick(&[0, 0, 0, 5, 50, 400, 2000]);
-            let body = format!(r#"{{"jsonrpc":"2.0","id":{i},"method":"tools/call","params":{{"name":"read_file"}}}}"#);
+            let body = format!(
+                r#"{{"jsonrpc":"2.0","id":{i},"method":"tools/call","params":{{"name":"read_file"}}}}"#
+            );
             match gw.on_request_body(&head, &who, body.as_bytes(), &store, now, &mut AuditRecord::default()) {
                 BodyVerdict::Forward { .. } => allowed += 1,
                 BodyVerdict::Reply(r) => {
@@ -213,8 +218,10 @@ fn random_case(rng: &mut Rng) -> Case {
     }
     let cfg = Config::from_json(json!({ "backends": backends }).to_string().as_bytes()).expect("config");
     let policy = Policy::new(&cfg).expect("policy");
-    let allows: Vec<_> = (0..rng.below(4)).map(|_| (*rng.pick(BACKEND_GLOBS), *rng.pick(TOOL_GLOBS))).collect();
-    let denies: Vec<_> = (0..rng.below(3)).map(|_| (*rng.pick(BACKEND_GLOBS), *rng.pick(TOOL_GLOBS))).collect();
+    let allows: Vec<_> =
+        (0..rng.below(4)).map(|_| (*rng.pick(BACKEND_GLOBS), *rng.pick(TOOL_GLOBS))).collect();
+    let denies: Vec<_> =
+        (0..rng.below(3)).map(|_| (*rng.pick(BACKEND_GLOBS), *rng.pick(TOOL_GLOBS))).collect();
     let mut perms: Vec<String> = allows.iter().map(|(b, t)| format!("{b}/{t}")).collect();
     perms.extend(denies.iter().map(|(b, t)| format!("!{b}/{t}")));
     // permission order must not matter
@@ -263,8 +270,14 @@ fn policy_matches_reference_deny_wins_default_deny() {
                 // a matching identity deny wins over everything, even `*`
                 let mut with_star = c.identity.clone();
                 with_star.permissions.push("*".into());
-                if c.denies.iter().any(|(pb, pt)| glob(pb.as_bytes(), b.as_bytes()) && glob(pt.as_bytes(), t.as_bytes())) {
-                    assert!(!c.policy.authorize(&with_star, &call(b, t)).allowed, "deny lost to * on {b}/{t}");
+                if c.denies
+                    .iter()
+                    .any(|(pb, pt)| glob(pb.as_bytes(), b.as_bytes()) && glob(pt.as_bytes(), t.as_bytes()))
+                {
+                    assert!(
+                        !c.policy.authorize(&with_star, &call(b, t)).allowed,
+                        "deny lost to * on {b}/{t}"
+                    );
                 }
             }
         }

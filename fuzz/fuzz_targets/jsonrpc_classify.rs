@@ -28,7 +28,8 @@ fn str_at<'a>(v: Option<&'a Value>, key: &str) -> Option<&'a str> {
 }
 
 fn ref_target(method: &str, params: Option<&Value>) -> Target {
-    let named = |k: &str, f: fn(String) -> Target| str_at(params, k).map_or(Target::None, |s| f(s.to_owned()));
+    let named =
+        |k: &str, f: fn(String) -> Target| str_at(params, k).map_or(Target::None, |s| f(s.to_owned()));
     match method {
         "tools/call" => named("name", Target::Tool),
         "prompts/get" => named("name", Target::Prompt),
@@ -36,8 +37,12 @@ fn ref_target(method: &str, params: Option<&Value>) -> Target {
         "completion/complete" => {
             let r = params.and_then(|p| p.as_object()).and_then(|o| o.get("ref"));
             match str_at(r, "type") {
-                Some("ref/prompt") => str_at(r, "name").map_or(Target::None, |s| Target::Prompt(s.to_owned())),
-                Some("ref/resource") => str_at(r, "uri").map_or(Target::None, |s| Target::Resource(s.to_owned())),
+                Some("ref/prompt") => {
+                    str_at(r, "name").map_or(Target::None, |s| Target::Prompt(s.to_owned()))
+                }
+                Some("ref/resource") => {
+                    str_at(r, "uri").map_or(Target::None, |s| Target::Resource(s.to_owned()))
+                }
                 _ => Target::None,
             }
         }
@@ -142,7 +147,8 @@ fuzz_target!(|data: &[u8]| {
                 } else {
                     o.insert("result".into(), Value::Null);
                 }
-                let again = jsonrpc::classify(Value::Object(o).to_string().as_bytes()).expect("re-parse failed");
+                let again =
+                    jsonrpc::classify(Value::Object(o).to_string().as_bytes()).expect("re-parse failed");
                 assert_eq!(again.messages[0].target, m.target);
                 assert_eq!(again.messages[0].kind, m.kind);
             }

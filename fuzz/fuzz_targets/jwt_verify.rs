@@ -58,7 +58,9 @@ fuzz_target!(|data: &[u8]| {
     assert_eq!(parts.len(), 3, "accepted a token without three parts");
     let signing_input = format!("{}.{}", parts[0], parts[1]);
     let expected = hmac_sha256::HMAC::mac(signing_input.as_bytes(), SECRET.as_bytes());
-    let sig = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(parts[2]).expect("accepted undecodable signature");
+    let sig = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(parts[2])
+        .expect("accepted undecodable signature");
     assert_eq!(sig, expected.to_vec(), "accepted a token whose signature is not ours");
     let head = json_part(parts[0]).expect("accepted undecodable header");
     assert_eq!(head.get("alg").and_then(Value::as_str), Some("HS256"), "accepted alg {head}");

@@ -41,7 +41,14 @@ fn build_fixture() -> Fixture {
             })
             .expect("default config");
         let probe = br#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"move_file"}}"#;
-        let v = gw.on_request_body(&head(0), &admin(), probe, &MemoryStore::new(), 1_000, &mut AuditRecord::default());
+        let v = gw.on_request_body(
+            &head(0),
+            &admin(),
+            probe,
+            &MemoryStore::new(),
+            1_000,
+            &mut AuditRecord::default(),
+        );
         let denies_enforced = matches!(v, BodyVerdict::Reply(_));
         if !denies_enforced {
             eprintln!("pipeline_body: policy does not enforce denied_tools yet; deny oracle off");
@@ -116,7 +123,10 @@ fn check(f: &Fixture, h: &RequestHead, body: &[u8]) {
             }
             (Ok(c), BodyVerdict::Forward { ops, .. }) => {
                 for (k, v) in &ops.set {
-                    assert!(v.bytes().all(|b| (0x20..0x7f).contains(&b)), "header {k} not header-safe: {v:?}");
+                    assert!(
+                        v.bytes().all(|b| (0x20..0x7f).contains(&b)),
+                        "header {k} not header-safe: {v:?}"
+                    );
                 }
                 if f.denies_enforced {
                     let router = h.route_name.as_deref() == Some("aggregate");

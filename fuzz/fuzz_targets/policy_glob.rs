@@ -49,7 +49,10 @@ fuzz_target!(|data: &[u8]| {
             let t = Target { method, backend, item, arguments: Some(&args) };
             let d = policy.authorize(&fuzzed, &t);
             assert!(!nobody_allowed(&policy, &nobody, &t), "default deny broken for {method} {backend}");
-            if backend == "filesystem" && method == "tools/call" && (tool == "move_file" || tool.starts_with("delete_")) {
+            if backend == "filesystem"
+                && method == "tools/call"
+                && (tool == "move_file" || tool.starts_with("delete_"))
+            {
                 assert!(!d.allowed, "denied_tools overridden by permission {perm:?}");
             }
             if perm.starts_with('!') && !perm_ok {
@@ -59,12 +62,18 @@ fuzz_target!(|data: &[u8]| {
     }
 
     // Lists: every kept item must be callable by the same identity.
-    let mut items = vec![json!({"name": tool}), json!({"name": "move_file"}), json!({"name": "read_file"}), json!({"uri": uri})];
+    let mut items = vec![
+        json!({"name": tool}),
+        json!({"name": "move_file"}),
+        json!({"name": "read_file"}),
+        json!({"uri": uri}),
+    ];
     let resolve = |n: &str| Some(("filesystem".to_string(), n.to_string()));
     policy.filter_list(&fuzzed, ListKind::Tools, &mut items, &resolve);
     for it in &items {
         let Some(name) = it.get("name").and_then(Value::as_str) else { continue };
-        let t = Target { method: "tools/call", backend: "filesystem", item: Item::Tool(name), arguments: None };
+        let t =
+            Target { method: "tools/call", backend: "filesystem", item: Item::Tool(name), arguments: None };
         let d = policy.authorize(&fuzzed, &t);
         assert!(d.allowed || d.rule.contains("argument"), "list kept refused tool {name} ({})", d.rule);
         assert_ne!(name, "move_file", "list kept a denied tool");
