@@ -3,7 +3,7 @@
 server (server-everything), then leak and error checks. Not part of CI: `make soak`.
 
 Traffic (several client threads, sessions opened and closed continually):
-  allow      admin calls `echo`                          -> 200
+  allow      admin calls `echo`                          -> 200 (or 429 when its bucket is empty)
   deny       reader calls a tool outside its role         -> 403 (policy)
   ratelimit  reader bursts past its per-client bucket     -> 429 (policy)
   injection  admin sends an injection phrase to `echo`    -> 403 -32040 (policy) or 200 (warn)
@@ -35,7 +35,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "e2e"))
 
 from harness import (DEMO_ADMIN_KEY, DEMO_READER_KEY, NPM, Bridge, Envoy, RawSession,  # noqa: E402
-                     rpc)
+                     rpc, with_filter_config)
 
 SECS = float(os.environ.get("SOAK_SECS", "600"))
 CLIENTS = int(os.environ.get("SOAK_CLIENTS", "4"))
@@ -116,7 +116,8 @@ def client(base: str, stop: float, stats: Stats, seed: int, denied_tool: str) ->
                 try:
                     if kind == "allow":
                         s, msg = admin.call("tools/call", {"name": "echo", "arguments": {"message": f"hi {n}"}}, n)
-                        ok = s == 200 and "result" in msg
+                        # 429: the shared per-client bucket, drained by the other threads
+                        ok = (s == 200 and "result" in msg) or s == 429
                         stats.add(kind, s if ok or s >= 500 else f"unexpected-{s}", json.dumps(msg))
                     elif kind == "deny":
                         s, msg = reader.call("tools/call", {"name": denied_tool, "arguments": {}}, n)
@@ -148,20 +149,38 @@ def client(base: str, stop: float, stats: Stats, seed: int, denied_tool: str) ->
                 s.close()
 
 
+def list_tools(base: str) -> list[str]:
+    probe = RawSession(base, "/everything/mcp", {"authorization": f"Bearer {DEMO_ADMIN_KEY}"})
+    try:
+        probe.initialize()
+        _, listed = probe.call("tools/list", {}, 2)
+        probe.client.delete(probe.url, headers={**probe.headers, "mcp-session-id": probe.session_id or ""})
+        return [t["name"] for t in listed.get("result", {}).get("tools", [])]
+    finally:
+        probe.close()
+
+
 def main() -> int:
     log_dir = Path(tempfile.mkdtemp(prefix="mcp-soak-"))
     servers = {"everything": {
         "command": "node",
         "args": [str(NPM / "@modelcontextprotocol/server-everything/dist/index.js"), "stdio"]}}
     bridge = Bridge(servers, log_dir)
-    envoy = Envoy(log_dir, bridge.port, name="envoy-soak")
+    envoy = Envoy(log_dir, bridge.port, name="envoy-soak")  # the shipped envoy.yaml
     try:
-        probe = RawSession(envoy.url, "/everything/mcp", {"authorization": f"Bearer {DEMO_ADMIN_KEY}"})
-        probe.initialize()
-        _, listed = probe.call("tools/list", {}, 2)
-        names = [t["name"] for t in listed.get("result", {}).get("tools", [])]
-        probe.client.delete(probe.url, headers={**probe.headers, "mcp-session-id": probe.session_id or ""})
-        probe.close()
+        try:
+            names = list_tools(envoy.url)
+        except httpx.HTTPStatusError as e:
+            if "-32040" not in e.response.text:
+                raise
+            # A placeholder scorer that blocks everything (score 0 >= threshold 0): raise the
+            # threshold so that the rest of the mix can run. (An integer: fractional numbers in
+            # inline Struct YAML reach the filter as strings on Envoy 1.40.)
+            print("soak: WARNING: initialize refused as injection; running with block_threshold 1")
+            envoy.stop()
+            envoy = Envoy(log_dir, bridge.port, name="envoy-soak2",
+                          mutate=with_filter_config({"security": {"injection": {"block_threshold": 1}}}))
+            names = list_tools(envoy.url)
         denied = next((t for t in names if t != "echo"), "get-sum")
         print(f"soak: {SECS:.0f} s, {CLIENTS} clients, logs in {log_dir}; everything tools: {len(names)}")
 
