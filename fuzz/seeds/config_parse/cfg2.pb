@@ -1,0 +1,7 @@
+
+H
+routing=*;
+
+backend_fromrouter_prefix
+
+prefix_separator::
