@@ -33,7 +33,7 @@ NPM_PACKAGES := @modelcontextprotocol/server-everything@2026.8.31 \
 APT_WASM     := rustc-web cargo-web rust-web-src lld-22 wasi-libc
 RUST_SOURCES := $(shell find src stdio-bridge/src -name '*.rs' 2>/dev/null) Cargo.toml Cargo.lock stdio-bridge/Cargo.toml
 
-.PHONY: build run demo test lint fmt unit validate e2e conformance deps clean
+.PHONY: build run demo test lint fmt unit validate e2e conformance fuzz-short fuzz soak deps clean
 
 build: $(WASM) $(BRIDGE) $(SCAN)
 
@@ -97,7 +97,7 @@ demo: build deps
 	$(PY) scripts/demo.py
 
 # --- checks -----------------------------------------------------------------------------------
-test: lint unit validate e2e conformance
+test: lint unit validate e2e conformance fuzz-short
 
 fmt:
 	cargo fmt --all
@@ -119,6 +119,17 @@ e2e: build deps
 # The official MCP conformance suite (server scenarios) through mcp-stdio-bridge.
 conformance: build deps
 	BRIDGE=$(BRIDGE) PYTHON=$(PY) bash tests/bridge/conformance.sh
+
+# Fuzzing (cargo-fuzz, libFuzzer): a short run in `make test`, a longer one here.
+fuzz-short:
+	FUZZ_BUDGET_SECS=$${FUZZ_BUDGET_SECS:-90} bash tests/fuzz_short.sh
+
+fuzz:
+	FUZZ_BUDGET_SECS=$${FUZZ_BUDGET_SECS:-1800} bash tests/fuzz_short.sh
+
+# 10 minutes of mixed traffic through Envoy + filter + bridge (SOAK_SECS to change), not in CI.
+soak: build deps
+	$(PY) tests/soak/soak.py
 
 clean:
 	rm -rf $(DIST) target

@@ -33,7 +33,7 @@ from harness import (DEMO_ADMIN_KEY, ENVOY, MCP_HEADERS, ROOT, WASM, Envoy, Proc
 ADMIN = {**MCP_HEADERS, "authorization": f"Bearer {DEMO_ADMIN_KEY}"}
 FIXTURE = ROOT / "tests" / "fixtures" / "panicking-filter"
 NO_SCORING = with_filter_config({"security": {"injection": {"enabled": False}}})
-PANIC_WASM = FIXTURE / "target" / "wasm32-wasip1" / "release" / "panicking_filter.wasm"
+PANIC_WASM = ROOT / "target" / "wasm" / "wasm32-wasip1" / "release" / "panicking_filter.wasm"
 
 
 # --- a backend that records everything it receives ------------------------------------------------
@@ -189,12 +189,16 @@ def test_oversized_body_is_413_and_not_forwarded(log_dir: Path, recorder: Record
 @pytest.fixture(scope="module")
 def panic_wasm() -> Path:
     """Builds the TEST-ONLY panicking filter with the Makefile's wasm toolchain recipe."""
-    env = {**os.environ, "PATH": "/usr/bin:" + os.environ["PATH"], "RUSTC_BOOTSTRAP": "1",
-           "RUSTFLAGS": "-L native=/usr/lib/wasm32-wasi -C link-self-contained=no"}
-    cmd = ["cargo", "build", "--release", "--target", "wasm32-wasip1"]
-    if not Path("/usr/lib/wasm32-wasi").is_dir():
-        env = dict(os.environ)  # rustup target
+    # Same choice as the Makefile: rustup's wasm32-wasip1 when installed, else Debian's rustc-web
+    # with -Zbuild-std. The shared target dir reuses the std the gateway's build compiled.
+    target_dir = str(ROOT / "target" / "wasm")
+    cmd = ["cargo", "build", "--release", "--target", "wasm32-wasip1", "--target-dir", target_dir]
+    installed = subprocess.run(["rustup", "target", "list", "--installed"], capture_output=True, text=True)
+    if "wasm32-wasip1" in installed.stdout.split():
+        env = dict(os.environ)
     else:
+        env = {**os.environ, "PATH": "/usr/bin:" + os.environ["PATH"], "RUSTC_BOOTSTRAP": "1",
+               "RUSTFLAGS": "-L native=/usr/lib/wasm32-wasi -C link-self-contained=no"}
         cmd.append("-Zbuild-std=std,panic_abort")
     r = subprocess.run(cmd, cwd=FIXTURE, env=env, capture_output=True, text=True, timeout=1800)
     assert r.returncode == 0 and PANIC_WASM.exists(), r.stderr[-3000:]
