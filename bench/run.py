@@ -247,7 +247,7 @@ class Envoy:
         deadline = time.time() + timeout
         while time.time() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"envoy {self.name} exited: {tail(self.log_path)}")
+                raise RuntimeError(f"envoy {self.name} exited: {log_errors(self.log_path)}")
             try:
                 with urllib.request.urlopen(f"http://127.0.0.1:{self.admin}/ready", timeout=1) as r:
                     if r.status == 200:
@@ -255,7 +255,7 @@ class Envoy:
             except (urllib.error.URLError, OSError):
                 pass
             time.sleep(0.1)
-        raise RuntimeError(f"envoy {self.name} not ready after {timeout}s: {tail(self.log_path)}")
+        raise RuntimeError(f"envoy {self.name} not ready after {timeout}s: {log_errors(self.log_path)}")
 
     def stop(self):
         if self.proc and self.proc.poll() is None:
@@ -269,6 +269,16 @@ class Envoy:
     @property
     def pid(self):
         return self.proc.pid
+
+
+def log_errors(path, n=3):
+    """The first error/critical lines of an Envoy log (the useful ones), else its tail."""
+    try:
+        with open(path, errors="replace") as f:
+            lines = [ln.strip() for ln in f if ("][error][" in ln or "][critical][" in ln)]
+    except OSError:
+        return ""
+    return " | ".join(ln.split("] ", 2)[-1][:400] for ln in lines[:n]) or tail(path, 600)
 
 
 def tail(path, n=1500):
