@@ -302,6 +302,14 @@ def write(results, out):
                "--concurrency 2: unpinned. CPU µs/req: Envoy's CPU time (all threads, schedstat) during the "
                "16-connection run ÷ requests. Ratios ×A/×B and +p50: within each round, then the median.",
                "", table, "", legend, ""]
+        checks = {}
+        for p in f.get("points", []):
+            if p.get("checks"):
+                checks.setdefault(p["config"], set()).add(
+                    ", ".join(f"{k.replace('_', ' ')} → {v}" for k, v in sorted(p["checks"].items())))
+        if checks:
+            md += ["Enforcement checked before each point (expected 401 / 403): "
+                   + "; ".join(f"{c}: {' / '.join(sorted(v))}" for c, v in sorted(checks.items())), ""]
         errs = [f"- {p['config']} c{p['concurrency']} round {p['round']}: {p['error'][:400]}"
                 for p in f.get("points", []) if "error" in p]
         notes = [f"- {p['config']} c{p['concurrency']} round {p['round']}: {p['note']}"

@@ -289,13 +289,13 @@ def tail(path, n=1500):
         return ""
 
 
-def probe(port, env):
+def probe(port, env, tool=envoycfg.BENCH_TOOL, creds=True):
     """One request as load.lua would send it; returns (status, body)."""
     body = json.dumps({"jsonrpc": "2.0", "id": "probe-1", "method": "tools/call",
-                       "params": {"name": envoycfg.BENCH_TOOL, "arguments": {"field_01": "Quarterly revenue"}}})
+                       "params": {"name": tool, "arguments": {"field_01": "Quarterly revenue"}}})
     headers = {"Content-Type": "application/json", "Accept": "application/json, text/event-stream",
                "MCP-Protocol-Version": "2025-06-18"}
-    if env.get("BENCH_AUTH_FILE"):
+    if creds and env.get("BENCH_AUTH_FILE"):
         headers[env["BENCH_AUTH_HEADER"]] = first_line(env["BENCH_AUTH_FILE"])
     req = urllib.request.Request(f"http://127.0.0.1:{port}/mcp", data=body.encode(), headers=headers, method="POST")
     try:
@@ -303,6 +303,32 @@ def probe(port, env):
             return r.status, r.read().decode(errors="replace")
     except urllib.error.HTTPError as e:
         return e.code, e.read().decode(errors="replace")
+
+
+def enforcement_checks(name, port, env):
+    """Proves the chain enforces what it claims: no credentials -> 401, unlisted tool -> 403."""
+    checks = {}
+    if name in ("C", "D", "E", "F", "G"):
+        checks["no_credentials"] = probe(port, env, creds=False)[0]
+        checks["unlisted_tool"] = probe(port, env, tool="drop_all_tables")[0]
+    return checks
+
+
+def envoy_stats(admin):
+    want = ("http.bench.downstream_cx_total", "http.bench.downstream_rq_total", "http.bench.downstream_rq_2xx",
+            "http.bench.downstream_rq_4xx", "http.bench.downstream_rq_5xx")
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{admin}/stats?filter=^http.bench.downstream_(cx|rq)_",
+                                    timeout=5) as r:
+            text = r.read().decode()
+    except (urllib.error.URLError, OSError):
+        return {}
+    out = {}
+    for line in text.splitlines():
+        k, _, v = line.partition(": ")
+        if k in want:
+            out[k.rsplit(".", 1)[1]] = int(v)
+    return out
 
 
 def measure_filter_point(name, conc, rnd, ctx, creds, opts):
@@ -318,6 +344,7 @@ def measure_filter_point(name, conc, rnd, ctx, creds, opts):
         status, body = probe(ev.port, env)
         if status != 200:
             raise RuntimeError(f"probe answered {status}: {body[:300]}")
+        point["checks"] = enforcement_checks(name, ev.port, env)
         if name == "G" and len(body) < 8000:
             point["note"] = f"response body {len(body)} bytes (redacted?)"
         url = f"http://127.0.0.1:{ev.port}/mcp"
@@ -327,6 +354,7 @@ def measure_filter_point(name, conc, rnd, ctx, creds, opts):
         c1 = proc_cpu_ns(ev.pid)
         lat = run_wrk(url, 1, opts.lat_duration, env, wrk_cpus)
         point["rss_kib"] = proc_rss_kib(ev.pid)
+        point["envoy_stats"] = envoy_stats(ev.admin)
         point["throughput"] = thr
         point["latency"] = lat
         if c0 is not None and c1 is not None and thr["requests"]:
