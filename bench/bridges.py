@@ -101,12 +101,14 @@ def parse_body(body):
     return None
 
 
-def open_session(url, deadline):
+def open_session(url, deadline, alive=lambda: True):
     init = {"jsonrpc": "2.0", "id": 0, "method": "initialize",
             "params": {"protocolVersion": PROTO, "capabilities": {},
                        "clientInfo": {"name": "bench", "version": "1.0"}}}
     last = None
     while time.time() < deadline:
+        if not alive():
+            raise RuntimeError(f"the bridge exited before answering ({last})")
         try:
             status, sid, reply = post(url, init)
             if status == 200 and reply and "result" in reply:
@@ -152,7 +154,7 @@ def measure_target(name, rnd, opts, log, run_wrk, work):
     proc = Proc(argv, os.path.join(work, f"bridge-{name}-{rnd}.log"))
     try:
         t0 = time.time()
-        sid, proto = open_session(url, time.time() + 30)
+        sid, proto = open_session(url, time.time() + 30, lambda: proc.p.poll() is None)
         point["startup_s"] = round(time.time() - t0, 2)
         status, _, reply = post(url, {"jsonrpc": "2.0", "id": "probe", "method": "tools/call",
                                       "params": {"name": "echo", "arguments": {"message": "probe"}}}, sid)

@@ -182,7 +182,9 @@ fn bench_scorer(b: &mut Bench) {
         benign_text(900)
     );
     let v = scorer.score_text(&attack);
-    b.time("scorer score_text", "1 KB with an injection", Some(attack.len()), || scorer.score_text(&attack).score);
+    b.time("scorer score_text", "1 KB with an injection", Some(attack.len()), || {
+        scorer.score_text(&attack).score
+    });
     b.note(format!("score {:.2}, rules {:?}", v.score, v.rules));
     // 64 KB: a tool result of 64 text items of 1 KB (per-string scan limits do not cut it).
     let items: Vec<Value> =
@@ -223,17 +225,23 @@ fn bench_policy(b: &mut Bench) {
         arguments: Some(&args),
     };
     let d = policy.authorize(&who, &target);
-    b.time("policy authorize", "1,000 rules, caller holds all", None, || policy.authorize(&who, &target).allowed);
+    b.time("policy authorize", "1,000 rules, caller holds all", None, || {
+        policy.authorize(&who, &target).allowed
+    });
     b.note(format!("allowed={} rule={}", d.allowed, d.rule));
     let one = identity(&["analyst"], &[]);
-    b.time("policy authorize", "1,000 rules, caller holds 1", None, || policy.authorize(&one, &target).allowed);
-    let miss = Target { method: "tools/call", backend: "billing", item: Item::Tool("drop_tables"), arguments: None };
+    b.time("policy authorize", "1,000 rules, caller holds 1", None, || {
+        policy.authorize(&one, &target).allowed
+    });
+    let miss =
+        Target { method: "tools/call", backend: "billing", item: Item::Tool("drop_tables"), arguments: None };
     b.time("policy authorize", "1,000 rules, denied", None, || policy.authorize(&who, &miss).allowed);
 }
 
 fn bench_ratelimit(b: &mut Bench) {
     let huge = json!({"requests_per_sec": 1_000_000, "burst_size": 1_000_000});
-    let cfg = match config(json!({"security": {"rate_limit": {"enabled": true, "default_per_client": huge}}})) {
+    let cfg = match config(json!({"security": {"rate_limit": {"enabled": true, "default_per_client": huge}}}))
+    {
         Ok(c) => c,
         Err(e) => return b.skip("ratelimit check", "-", e),
     };
@@ -242,7 +250,12 @@ fn bench_ratelimit(b: &mut Bench) {
         Err(e) => return b.skip("ratelimit check", "-", e),
     };
     let store = MemoryStore::new();
-    let req = RateRequest { client_id: "bench-client", api_key_index: Some(0), backend: "billing", tool: "search_invoices" };
+    let req = RateRequest {
+        client_id: "bench-client",
+        api_key_index: Some(0),
+        backend: "billing",
+        tool: "search_invoices",
+    };
     let mut now_ms: u64 = 1_800_000_000_000;
     let first = limiter.check(&store, &req, now_ms);
     b.time("ratelimit check", "bucket update, 1 client (memory store)", None, || {
@@ -286,7 +299,8 @@ fn bench_auth(b: &mut Bench) -> AnyResult<()> {
             .with_jwt_id(format!("bench-{i}"));
         Ok(key.sign(claims)?)
     };
-    let tokens: Vec<String> = (0..128).map(|i| mint(i).map(|t| format!("Bearer {t}"))).collect::<AnyResult<_>>()?;
+    let tokens: Vec<String> =
+        (0..128).map(|i| mint(i).map(|t| format!("Bearer {t}"))).collect::<AnyResult<_>>()?;
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_secs();
     let jwt_cfg = |cache: usize| {
         json!({"security": {"auth": {"enabled": true, "jwt": {"issuer": ISSUER, "audiences": [AUDIENCE],
