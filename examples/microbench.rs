@@ -200,12 +200,15 @@ fn bench_scorer(b: &mut Bench) {
 }
 
 fn bench_policy(b: &mut Bench) {
-    // 1,000 rules: 999 roles of one tool each plus the role of the caller, matched last.
+    // 1,000 rules: a role of 999 tool globs that do not match plus the one that does, last;
+    // and the same 1,000 rules spread over 1,000 one-rule roles the caller all holds.
+    let mut catalog: Vec<Value> = (0..999).map(|i| json!(format!("backend_{}/tool_{i}_*", i % 10))).collect();
+    catalog.push(json!("billing/search_*"));
     let mut roles = serde_json::Map::new();
-    for i in 0..999 {
-        roles.insert(format!("role_{i:03}"), json!([format!("backend_{}/tool_{i}", i % 10)]));
+    roles.insert("catalog".into(), Value::Array(catalog.clone()));
+    for (i, rule) in catalog.iter().enumerate() {
+        roles.insert(format!("role_{i:04}"), json!([rule]));
     }
-    roles.insert("analyst".into(), json!(["billing/search_*"]));
     let cfg = match config(json!({"security": {"authorization": {"roles": roles}}})) {
         Ok(c) => c,
         Err(e) => return b.skip("policy authorize", "1,000 rules", e),
@@ -214,9 +217,6 @@ fn bench_policy(b: &mut Bench) {
         Ok(p) => p,
         Err(e) => return b.skip("policy authorize", "1,000 rules", e),
     };
-    let all_roles: Vec<String> = (0..999).map(|i| format!("role_{i:03}")).chain(["analyst".into()]).collect();
-    let refs: Vec<&str> = all_roles.iter().map(String::as_str).collect();
-    let who = identity(&refs, &[]);
     let args = json!({"query": "open invoices"});
     let target = Target {
         method: "tools/call",
@@ -224,18 +224,25 @@ fn bench_policy(b: &mut Bench) {
         item: Item::Tool("search_invoices"),
         arguments: Some(&args),
     };
-    let d = policy.authorize(&who, &target);
-    b.time("policy authorize", "1,000 rules, caller holds all", None, || {
-        policy.authorize(&who, &target).allowed
-    });
-    b.note(format!("allowed={} rule={}", d.allowed, d.rule));
-    let one = identity(&["analyst"], &[]);
-    b.time("policy authorize", "1,000 rules, caller holds 1", None, || {
-        policy.authorize(&one, &target).allowed
-    });
     let miss =
         Target { method: "tools/call", backend: "billing", item: Item::Tool("drop_tables"), arguments: None };
-    b.time("policy authorize", "1,000 rules, denied", None, || policy.authorize(&who, &miss).allowed);
+    let one_role = identity(&["catalog"], &[]);
+    let d = policy.authorize(&one_role, &target);
+    b.time("policy authorize", "1 role of 1,000 rules, allowed", None, || {
+        policy.authorize(&one_role, &target).allowed
+    });
+    b.note(format!("allowed={} rule={}", d.allowed, d.rule));
+    let d = policy.authorize(&one_role, &miss);
+    b.time("policy authorize", "1 role of 1,000 rules, denied", None, || {
+        policy.authorize(&one_role, &miss).allowed
+    });
+    b.note(format!("allowed={} rule={}", d.allowed, d.rule));
+    let names: Vec<String> = (0..1000).map(|i| format!("role_{i:04}")).collect();
+    let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+    let many = identity(&refs, &[]);
+    b.time("policy authorize", "1,000 roles of 1 rule, allowed", None, || {
+        policy.authorize(&many, &target).allowed
+    });
 }
 
 fn bench_ratelimit(b: &mut Bench) {
