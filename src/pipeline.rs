@@ -133,7 +133,7 @@ impl Gateway {
         let auth = Authenticator::new(&config.security.auth)?;
         let policy = Policy::new(&config)?;
         let backends: Vec<_> = config.backends.iter().map(|b| (b.name.clone(), b.rate_limit)).collect();
-        let key_limits = config.security.auth.key_rate_limits();
+        let key_limits: Vec<_> = config.security.auth.api_keys.iter().map(|k| k.rate_limit).collect();
         let limiter = RateLimiter::new(&config.security.rate_limit, &backends, &key_limits)?;
         let scorer = Scorer::new(&config.security.injection)?;
         let sessions = SessionTable::new(&config.security.session_binding);
@@ -315,15 +315,15 @@ impl Gateway {
             return None;
         }
         match self.sessions.check(store, sid, &who.client_id, now_ms) {
-            SessionCheck::Match => None,
-            SessionCheck::Unbound => match self.sessions.bind(store, sid, &who.client_id, now_ms) {
+            Ok(SessionCheck::Match) => None,
+            Ok(SessionCheck::Unbound) => match self.sessions.bind(store, sid, &who.client_id, now_ms) {
                 Ok(()) => None,
                 Err(_) => {
                     audit.decision(Decision::Deny, "session_table_full");
                     Some(LocalReply::jsonrpc_error(503, None, codes::INTERNAL, "session capacity exhausted"))
                 }
             },
-            SessionCheck::Mismatch => {
+            Ok(SessionCheck::Mismatch) => {
                 audit.decision(Decision::Deny, "session_principal_mismatch");
                 Some(LocalReply::jsonrpc_error(
                     403,
@@ -331,6 +331,11 @@ impl Gateway {
                     codes::FORBIDDEN,
                     "session belongs to another principal",
                 ))
+            }
+            Err(_) => {
+                // The binding could not be read: fail closed.
+                audit.decision(Decision::Deny, "session_store_error");
+                Some(LocalReply::jsonrpc_error(503, None, codes::INTERNAL, "session check unavailable"))
             }
         }
     }
@@ -449,7 +454,7 @@ impl Gateway {
             if let Some(scope) = &decision.required_scope {
                 if let Ok(a) = self.auth.try_borrow() {
                     let v = a.challenge(
-                        Challenge::InsufficientScope(scope.clone()),
+                        Challenge::InsufficientScope(scope),
                         &head.path,
                         &head.scheme,
                         &head.authority,

@@ -1,8 +1,41 @@
 //! Token-bucket rate limiting over proxy-wasm shared data.
+//!
+//! - [`config`]: `security.rate_limit` (methods charged, slot table size, bucket rules).
+//! - [`bucket`]: integer token-bucket arithmetic (nano-tokens, lazy refill) and the slot value.
+//! - [`slots`]: the bounded open-addressing table over keys `rl:<slot>` (also used by sessions).
+//! - [`limiter`]: [`RateLimiter::check`], the check-all-then-charge-with-CAS protocol.
+//! - [`headers`]: `x-ratelimit-*`, `ratelimit-policy` / `ratelimit` and `retry-after`.
+//!
+//! Buckets that apply to a request (each charged once, or none at all):
+//! - `key:<client_id>`: `security.auth.api_keys[i].rate_limit` for a principal from that key,
+//!   otherwise `client:<client_id>`: `security.rate_limit.default_per_client` (JWT principals);
+//! - `backend:<name>`: `backends[].rate_limit`, one bucket per client on that backend;
+//! - every `security.rate_limit.buckets[]` rule whose `backend` / `tool` globs match, one bucket
+//!   per value of its `per` dimensions (`[]` = one global bucket).
+//!
+//! Memory: at most `slots` keys of ~48 bytes (8-byte key, 40-byte value); an identity takes a slot
+//! on its first charge and loses it once its bucket has refilled to full (then it is equivalent to
+//! a fresh bucket). When all `probes` slots of an identity's sequence hold other, not-yet-full
+//! buckets the check fails closed with `rate_limit_table_full`.
 
 use serde::Deserialize;
 
 use crate::config::ConfigError;
+
+pub mod bucket;
+pub mod config;
+pub mod headers;
+pub mod limiter;
+pub(crate) mod slots;
+
+#[cfg(test)]
+mod tests;
+
+pub use config::{BucketRule, Dimension, RateLimitConfig};
+pub use headers::rate_limit_headers;
+pub use limiter::{
+    BucketState, RateDecision, RateLimiter, RateRequest, ERR_CONTENTION, ERR_STORE, ERR_TABLE_FULL,
+};
 
 /// `{requests_per_sec, burst_size}` as in the seed gateway's vocabulary.
 #[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
@@ -15,63 +48,17 @@ pub struct RateLimitSpec {
 impl RateLimitSpec {
     pub fn validate(&self, key: &str) -> Result<(), ConfigError> {
         if !(self.requests_per_sec.is_finite() && self.requests_per_sec > 0.0) {
-            return Err(ConfigError::new(format!("{key}.requests_per_sec"), "must be a positive number"));
+            return Err(ConfigError::new(
+                format!("{key}.requests_per_sec"),
+                "must be a positive number",
+            ));
         }
         if self.burst_size == 0 {
-            return Err(ConfigError::new(format!("{key}.burst_size"), "must be at least 1"));
+            return Err(ConfigError::new(
+                format!("{key}.burst_size"),
+                "must be at least 1",
+            ));
         }
         Ok(())
     }
-}
-
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RateLimitConfig {}
-
-impl RateLimitConfig {
-    pub fn validate(&self, _key: &str) -> Result<(), ConfigError> {
-        Ok(())
-    }
-}
-
-// ---- contract stub: replaced by the real limiter ----
-use crate::shared::SharedStore;
-pub struct RateRequest<'a> {
-    pub client_id: &'a str,
-    pub api_key_index: Option<usize>,
-    pub backend: &'a str,
-    pub tool: &'a str,
-}
-#[derive(Debug, Clone, PartialEq)]
-pub struct BucketState {
-    pub bucket: String,
-    pub limit: u32,
-    pub remaining: u32,
-    pub reset_secs: u64,
-}
-#[derive(Debug, Clone, PartialEq)]
-pub enum RateDecision {
-    NotLimited,
-    Allowed(BucketState),
-    Limited { state: BucketState, retry_after_secs: u64 },
-    Error(&'static str),
-}
-pub struct RateLimiter;
-impl RateLimiter {
-    pub fn new(
-        _c: &RateLimitConfig,
-        _b: &[(String, Option<RateLimitSpec>)],
-        _k: &[Option<RateLimitSpec>],
-    ) -> Result<Self, ConfigError> {
-        Ok(RateLimiter)
-    }
-    pub fn charges(&self, _m: &str) -> bool {
-        false
-    }
-    pub fn check(&self, _s: &dyn SharedStore, _r: &RateRequest, _now_ms: u64) -> RateDecision {
-        RateDecision::NotLimited
-    }
-}
-pub fn rate_limit_headers(_d: &RateDecision) -> Vec<(&'static str, String)> {
-    Vec::new()
 }
