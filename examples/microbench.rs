@@ -324,7 +324,7 @@ fn bench_auth(b: &mut Bench) -> AnyResult<()> {
             b.time("auth jwt RS256", &format!("cached (same {token_len} B token)"), None, || {
                 matches!(auth.authenticate(&creds, now), AuthOutcome::Authenticated(_))
             });
-            b.note(format!("{}", outcome(&first)));
+            b.note(outcome(&first));
         }
         Err(e) => b.skip("auth jwt RS256", "cached", e),
     }
