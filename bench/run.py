@@ -191,7 +191,8 @@ def gateway_configs(creds):
     authorization = {"roles": {"analyst": allow}}
     huge = {"requests_per_sec": 1_000_000, "burst_size": 1_000_000}
     rate_limit = {"enabled": True, "default_per_client": huge}
-    injection = {"enabled": True, "request_action": "block", "response_action": "off"}
+    injection = {"enabled": True, "block_threshold": 0.5, "warn_threshold": 0.3, "request_action": "block",
+                 "response_action": "off"}
     d = {"security": {"auth": auth_key, "authorization": authorization, "rate_limit": rate_limit,
                       "injection": injection}}
     e = json.loads(json.dumps(d))

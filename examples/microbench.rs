@@ -14,9 +14,11 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use jwt_simple::prelude::*;
+use mcp_gateway::audit::AuditRecord;
 use mcp_gateway::auth::{AuthMethod, AuthOutcome, Authenticator, Credentials, Identity};
 use mcp_gateway::config::Config;
 use mcp_gateway::jsonrpc;
+use mcp_gateway::pipeline::{BodyVerdict, Gateway, HeadVerdict, RequestHead};
 use mcp_gateway::policy::{Item, Policy, Target};
 use mcp_gateway::ratelimit::{RateLimiter, RateRequest};
 use mcp_gateway::scorer::Scorer;
@@ -347,6 +349,60 @@ fn bench_auth(b: &mut Bench) -> AnyResult<()> {
     Ok(())
 }
 
+/// The whole request path of configuration D (API key, RBAC, rate limit, injection scoring)
+/// natively: what the wasm filter computes, without V8 and the host calls.
+fn bench_pipeline(b: &mut Bench) {
+    let digest = hmac_sha256::Hash::hash(API_KEY.as_bytes());
+    let hex: String = digest.iter().map(|x| format!("{x:02x}")).collect();
+    let cfg = json!({"security": {
+        "auth": {"enabled": true, "api_keys": [{"key_sha256": hex, "client_id": "bench-client", "roles": ["analyst"]}]},
+        "authorization": {"roles": {"analyst": ["*/search_invoices"]}},
+        "rate_limit": {"enabled": true, "default_per_client": {"requests_per_sec": 1_000_000, "burst_size": 1_000_000}},
+        "injection": {"enabled": true, "block_threshold": 0.5, "warn_threshold": 0.3,
+                      "request_action": "block", "response_action": "off"}}});
+    let gw = match Gateway::from_json(cfg.to_string().as_bytes()) {
+        Ok(g) => g,
+        Err(e) => return b.skip("pipeline D (native)", "-", e),
+    };
+    let head = RequestHead {
+        http_method: "POST".into(),
+        path: "/mcp".into(),
+        scheme: "http".into(),
+        authority: "bench".into(),
+        route_name: Some("bench".into()),
+        cluster_name: None,
+        session_id: None,
+        protocol_version: Some("2025-06-18".into()),
+        mcp_method: None,
+        mcp_name: None,
+    };
+    let store = MemoryStore::new();
+    let creds = Credentials { authorization: None, api_key: Some(API_KEY) };
+    let bodies: Vec<String> = (0..256).map(tools_call_body).collect();
+    let len = bodies.first().map_or(0, String::len);
+    let mut now_ms: u64 = 1_800_000_000_000;
+    let mut i = 0usize;
+    let run = |now_ms: u64, body: &str| {
+        let mut audit = AuditRecord::default();
+        match gw.on_request_headers(&head, &creds, &store, now_ms, false, &mut audit) {
+            HeadVerdict::Continue { identity: Some(who), .. } => {
+                matches!(
+                    gw.on_request_body(&head, &who, body.as_bytes(), &store, now_ms, &mut audit),
+                    BodyVerdict::Forward { .. }
+                )
+            }
+            _ => false,
+        }
+    };
+    let forwarded = run(now_ms, bodies.first().map_or("", String::as_str));
+    b.time("pipeline D (native)", &format!("headers + {len} B tools/call"), Some(len), || {
+        now_ms += 1;
+        i = (i + 1) % bodies.len();
+        run(now_ms, bodies.get(i).map_or("", String::as_str))
+    });
+    b.note(format!("forwarded={forwarded}"));
+}
+
 fn outcome(o: &AuthOutcome) -> &'static str {
     match o {
         AuthOutcome::Authenticated(_) => "authenticated",
@@ -376,6 +432,7 @@ fn main() -> AnyResult<()> {
     bench_policy(&mut b);
     bench_ratelimit(&mut b);
     bench_auth(&mut b)?;
+    bench_pipeline(&mut b);
 
     println!("| benchmark | input | time/op | ops/s | MB/s | note |");
     println!("|---|---|---|---|---|---|");
