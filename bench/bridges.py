@@ -47,14 +47,14 @@ def target_command(name, port, work):
     """(argv, url) of a bridge target, or (None, reason) when it is not installed."""
     echo = [python(), ECHO]
     if name == "ours":
-        exe = os.path.join(ROOT, "dist", "mcp-stdio-bridge")
+        exe = os.environ.get("BENCH_BRIDGE_BIN") or os.path.join(ROOT, "dist", "mcp-stdio-bridge")
         if not os.path.exists(exe):
             return None, "dist/mcp-stdio-bridge missing (make build)"
         cfg = {"listen": f"127.0.0.1:{port}", "servers": {"echo": {"command": echo[0], "args": echo[1:]}}}
         path = os.path.join(work, f"bridge-{port}.json")
         with open(path, "w") as f:
             json.dump(cfg, f)
-        return [exe, "--config", path], f"http://127.0.0.1:{port}/echo/mcp"
+        return [exe, "--config", path, "--log-level", "warn"], f"http://127.0.0.1:{port}/echo/mcp"
     node = shutil.which("node")
     if name == "supergateway":
         js = os.path.join(NM, "supergateway", "dist", "index.js")

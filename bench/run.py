@@ -35,11 +35,12 @@ OUT = os.path.join(ROOT, "target", "bench")
 WORK = os.path.join(OUT, "work")
 LUA = os.path.join(HERE, "load.lua")
 WASM = os.path.join(ROOT, "dist", "mcp_gateway.wasm")
-ALL_CONFIGS = ["A", "B", "C", "D", "E", "F", "G"]
+ALL_CONFIGS = ["A", "B", "C", "D0", "D", "E", "F", "G"]
 CONFIG_TITLES = {
     "A": "buffer + router (floor)",
     "B": "A + body_size_limit + native mcp (reject, no duplicate keys)",
     "C": "B + native jwt_authn RS256 + rbac on mcp metadata + local_ratelimit",
+    "D0": "B + mcp-gateway wasm with every feature off (glue floor: auth, RBAC, limits, scoring off)",
     "D": "B + mcp-gateway wasm: API key, RBAC, rate limit, injection scoring",
     "E": "D with RS256 JWT (same token: cached)",
     "F": "E with a new token every request (uncached)",
@@ -201,13 +202,15 @@ def gateway_configs(creds):
     f["security"]["auth"]["jwt"]["cache_size"] = 1
     g = json.loads(json.dumps(d))
     g["security"]["injection"]["response_action"] = "block"
-    return {"D": d, "E": e, "F": f, "G": g}
+    d0 = {"security": {"auth": {"enabled": False}, "authorization": {"default": "allow"},
+                       "rate_limit": {"enabled": False}, "injection": {"enabled": False}}}
+    return {"D0": d0, "D": d, "E": e, "F": f, "G": g}
 
 
 def load_env(name, creds):
     """load.lua environment of configuration `name`."""
     env = {"BENCH_MODE": "filter", "BENCH_PATH": "/mcp"}
-    if name in ("D", "G"):
+    if name in ("D0", "D", "G"):
         env.update(BENCH_AUTH_HEADER="X-API-Key", BENCH_AUTH_FILE=creds["files"]["apikey.txt"])
     elif name in ("C", "E"):
         env.update(BENCH_AUTH_HEADER="Authorization", BENCH_AUTH_FILE=creds["files"]["jwt1.txt"])
@@ -375,7 +378,7 @@ def measure_filter_point(name, conc, rnd, ctx, creds, opts):
 
 def run_filter(opts, results):
     configs = [c for c in opts.configs if c in ALL_CONFIGS]
-    needs_wasm = [c for c in configs if c in ("D", "E", "F", "G")]
+    needs_wasm = [c for c in configs if c.startswith("D") or c in ("E", "F", "G")]
     if needs_wasm and not os.path.exists(WASM):
         log(f"{WASM} missing: run `make build`; skipping {needs_wasm}")
         configs = [c for c in configs if c not in needs_wasm]
@@ -396,7 +399,7 @@ def run_filter(opts, results):
         order = configs if rnd % 2 else list(reversed(configs))
         for conc in opts.envoy_conc:
             for name in order:
-                if over_budget(opts):
+                if over_budget(opts, opts.filter_budget):
                     log("time budget reached: skipping the remaining filter points")
                     return
                 results["filter"]["points"].append(measure_filter_point(name, conc, rnd, ctx, creds, opts))
@@ -435,8 +438,8 @@ def envoy_version():
 START = time.time()
 
 
-def over_budget(opts):
-    return time.time() - START > opts.budget
+def over_budget(opts, limit=None):
+    return time.time() - START > (limit or opts.budget)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -444,21 +447,32 @@ def over_budget(opts):
 
 
 def run_micro(opts, results):
-    cmd = ["cargo", "run", "--quiet", "--release", "--example", "microbench", "--", "--json"]
-    if opts.quick:
-        cmd.append("--quick")
-    log("micro: " + " ".join(cmd))
+    build = ["cargo", "build", "--quiet", "--release", "--example", "microbench"]
+    log("micro: " + " ".join(build))
+    t0 = time.time()
     try:
-        p = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600)
+        p = subprocess.run(build, cwd=ROOT, capture_output=True, text=True, timeout=480)
     except subprocess.TimeoutExpired:
-        results["micro"] = {"error": "timed out"}
+        results["micro"] = {"error": "cargo build timed out"}
+        return
+    if p.returncode != 0:
+        results["micro"] = {"error": p.stderr.strip()[-1500:]}
+        log("micro build failed: " + p.stderr.strip()[-500:])
+        return
+    results["micro_build_s"] = round(time.time() - t0, 1)
+    exe = os.path.join(ROOT, "target", "release", "examples", "microbench")
+    cmd = [exe, "--json"] + (["--quick"] if opts.quick else [])
+    try:
+        p = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=120)
+    except subprocess.TimeoutExpired:
+        results["micro"] = {"error": "microbench timed out after 120 s"}
         return
     rows = []
     for line in p.stdout.splitlines():
         if line.startswith("MICRO_JSON "):
             rows.append(json.loads(line[len("MICRO_JSON "):]))
-    results["micro"] = {"rows": rows, "table": "\n".join(l for l in p.stdout.splitlines()
-                                                          if not l.startswith("MICRO_JSON "))}
+    results["micro"] = {"rows": rows, "table": "\n".join(ln for ln in p.stdout.splitlines()
+                                                          if not ln.startswith("MICRO_JSON "))}
     if p.returncode != 0:
         results["micro"]["error"] = p.stderr.strip()[-1500:]
         log("micro failed: " + p.stderr.strip()[-500:])
@@ -474,13 +488,15 @@ def main():
     ap.add_argument("--configs", default=",".join(ALL_CONFIGS))
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--duration", type=float, default=3.0, help="seconds of the 16-connection run per point")
-    ap.add_argument("--lat-duration", type=float, default=2.0, help="seconds of the 1-connection run per point")
+    ap.add_argument("--lat-duration", type=float, default=1.0, help="seconds of the 1-connection run per point")
     ap.add_argument("--warmup", type=float, default=1.0)
     ap.add_argument("--conns", type=int, default=16)
     ap.add_argument("--envoy-concurrency", default="1,2")
     ap.add_argument("--bridge-duration", type=float, default=3.0, help="seconds per bridge point")
     ap.add_argument("--bridge-targets", default="stdio,ours,supergateway,mcp-proxy-npm,mcp-proxy-pypi")
     ap.add_argument("--budget", type=float, default=540.0, help="seconds after which remaining points are skipped")
+    ap.add_argument("--filter-budget", type=float, default=400.0,
+                    help="seconds after which remaining filter points are skipped (time left for the bridges)")
     opts = ap.parse_args()
     opts.configs = [c.strip().upper() for c in opts.configs.split(",") if c.strip()]
     opts.envoy_conc = [int(c) for c in opts.envoy_concurrency.split(",")]
