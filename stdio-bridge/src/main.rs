@@ -1,1 +1,168 @@
-fn main() {}
+//! mcp-stdio-bridge: serves stdio MCP servers over Streamable HTTP and HTTP+SSE.
+
+mod body;
+mod child;
+mod config;
+mod http;
+mod jsonrpc;
+mod session;
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use clap::Parser;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpListener;
+use tokio::signal::unix::{signal, SignalKind};
+
+use crate::config::{Cli, Config};
+use crate::http::App;
+use crate::session::Server;
+
+fn init_logging(cli: &Cli) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .or_else(|_| tracing_subscriber::EnvFilter::try_new(&cli.log_level))
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    if cli.log_format == "json" {
+        builder.json().init();
+    } else {
+        builder.with_ansi(false).init();
+    }
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    init_logging(&cli);
+    let cfg = match Config::from_cli(&cli) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("mcp-stdio-bridge: {e}");
+            return std::process::ExitCode::from(2);
+        }
+    };
+    let cpus = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    let threads = cli.worker_threads.unwrap_or(cpus.min(2)).max(1);
+    let rt = match tokio::runtime::Builder::new_multi_thread().worker_threads(threads).enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("mcp-stdio-bridge: cannot start runtime: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    match rt.block_on(run(cfg)) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("mcp-stdio-bridge: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cfg: Config) -> Result<(), String> {
+    let listener =
+        TcpListener::bind(cfg.listen).await.map_err(|e| format!("cannot listen on {}: {e}", cfg.listen))?;
+    let local = listener.local_addr().map_err(|e| format!("cannot read the bound address: {e}"))?;
+    let servers: Vec<Arc<Server>> = cfg
+        .servers
+        .iter()
+        .map(|s| Server::new(s.clone(), cfg.shutdown_grace, cfg.max_message_bytes))
+        .collect();
+    for s in &servers {
+        tracing::info!(
+            server = %s.cfg.name,
+            command = %s.cfg.command,
+            "serving http://{local}/{}/mcp (Streamable HTTP) and /{}/sse (HTTP+SSE)",
+            s.cfg.name,
+            s.cfg.name
+        );
+    }
+    // Announce the actual port (useful with --listen 127.0.0.1:0).
+    tracing::info!(addr = %local, "listening");
+    eprintln!("mcp-stdio-bridge listening on {local}");
+    let app = Arc::new(App { cfg, servers });
+
+    // Sweeper: request timeouts and idle sessions.
+    let sweep_app = Arc::clone(&app);
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_millis(200));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            let now = Instant::now();
+            for server in &sweep_app.servers {
+                for s in server.all_sessions() {
+                    if s.sweep(now) {
+                        s.close("idle timeout");
+                    }
+                }
+                if let Ok(pool) = server.pool.try_lock() {
+                    for s in pool.iter() {
+                        s.sweep(now);
+                    }
+                }
+            }
+        }
+    });
+
+    let mut sigterm = signal(SignalKind::terminate()).map_err(|e| format!("cannot watch SIGTERM: {e}"))?;
+    let mut sigint = signal(SignalKind::interrupt()).map_err(|e| format!("cannot watch SIGINT: {e}"))?;
+
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let (stream, _) = match accepted {
+                    Ok(x) => x,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "accept failed");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                };
+                let _ = stream.set_nodelay(true);
+                let app = Arc::clone(&app);
+                tokio::spawn(async move {
+                    let svc = service_fn(move |req| http::handle(Arc::clone(&app), req));
+                    if let Err(e) = http1::Builder::new()
+                        .keep_alive(true)
+                        .serve_connection(TokioIo::new(stream), svc)
+                        .await
+                    {
+                        tracing::debug!(error = %e, "connection ended with an error");
+                    }
+                });
+            }
+            _ = sigterm.recv() => { tracing::info!("SIGTERM: shutting down"); break; }
+            _ = sigint.recv() => { tracing::info!("SIGINT: shutting down"); break; }
+        }
+    }
+    drop(listener);
+    shutdown(&app).await;
+    Ok(())
+}
+
+async fn shutdown(app: &App) {
+    let mut all = Vec::new();
+    for server in &app.servers {
+        server.shutting_down.store(true, Ordering::SeqCst);
+        all.extend(server.all_sessions());
+        all.extend(server.pool_sessions().await);
+    }
+    for s in &all {
+        s.close("the bridge is shutting down");
+    }
+    let grace = app.cfg.shutdown_grace + Duration::from_secs(1);
+    let waits = all.iter().map(|s| s.child.wait_exit());
+    let all_done = async {
+        for w in waits {
+            w.await;
+        }
+    };
+    if tokio::time::timeout(grace, all_done).await.is_err() {
+        tracing::warn!("some children did not exit in time");
+    }
+    tracing::info!(children = all.len(), "shutdown complete");
+}

@@ -1,0 +1,686 @@
+//! Sessions: one child process each, with request routing, SSE streams, an event log for
+//! resumption, timeouts and teardown.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use tokio::io::BufReader;
+use tokio::sync::mpsc;
+
+use crate::child::{self, ChildHandle, Line, LineReader};
+use crate::config::ServerConfig;
+use crate::jsonrpc::{self, Kind};
+
+/// What a waiting HTTP handler receives.
+pub enum Out {
+    /// The response, to be sent as `application/json`.
+    Json(Bytes),
+    /// A complete, formatted SSE event.
+    Event(Bytes),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Streamable HTTP session (2025-03-26 .. 2025-11-25).
+    Streamable,
+    /// Legacy HTTP+SSE session (2024-11-05): everything goes to one SSE stream.
+    Legacy,
+    /// Pooled child serving stateless (2026-07-28) requests; ids are rewritten.
+    Pooled,
+}
+
+struct Pending {
+    tx: mpsc::UnboundedSender<Out>,
+    accept_json: bool,
+    accept_sse: bool,
+    progress_token: Option<String>,
+    started: Instant,
+    seq: u64,
+    stream: Option<u64>,
+    /// Pooled mode: the client's id, put back into the response.
+    original_id: Option<String>,
+    initialize: bool,
+}
+
+struct StreamState {
+    next_event: u64,
+    sink: Option<mpsc::UnboundedSender<Out>>,
+}
+
+struct LoggedEvent {
+    stream: u64,
+    seq: u64,
+    frame: Bytes,
+}
+
+const LOG_MAX_EVENTS: usize = 1024;
+const LOG_MAX_BYTES: usize = 8 * 1024 * 1024;
+const BACKLOG_MAX: usize = 1024;
+
+struct State {
+    pending: HashMap<String, Pending>,
+    next_seq: u64,
+    next_stream: u64,
+    streams: HashMap<u64, StreamState>,
+    log: VecDeque<LoggedEvent>,
+    log_bytes: usize,
+    backlog: VecDeque<Bytes>,
+    last_activity: Instant,
+    protocol_version: Option<String>,
+    init_result: Option<Bytes>,
+}
+
+/// Per-server shared state.
+pub struct Server {
+    pub cfg: ServerConfig,
+    pub sessions: Mutex<HashMap<String, Arc<Session>>>,
+    pub count: AtomicUsize,
+    pub pool: tokio::sync::Mutex<Vec<Arc<Session>>>,
+    pub pool_next: AtomicUsize,
+    pub grace: Duration,
+    pub max_message: usize,
+    pub shutting_down: AtomicBool,
+}
+
+pub struct Session {
+    pub id: String,
+    pub mode: Mode,
+    pub server: Arc<Server>,
+    pub child: Arc<ChildHandle>,
+    state: Mutex<State>,
+    closed: AtomicBool,
+    next_bridge_id: AtomicU64,
+    counted: bool,
+}
+
+pub fn new_session_id() -> String {
+    let mut buf = [0u8; 16];
+    if getrandom::getrandom(&mut buf).is_err() {
+        // The OS random source is unavailable: refuse to mint predictable ids.
+        return String::new();
+    }
+    let mut s = String::with_capacity(32);
+    for b in buf {
+        s.push_str(&format!("{b:02x}"));
+    }
+    s
+}
+
+pub enum CreateError {
+    Busy,
+    Spawn(String),
+}
+
+impl Server {
+    pub fn new(cfg: ServerConfig, grace: Duration, max_message: usize) -> Arc<Server> {
+        Arc::new(Server {
+            cfg,
+            sessions: Mutex::new(HashMap::new()),
+            count: AtomicUsize::new(0),
+            pool: tokio::sync::Mutex::new(Vec::new()),
+            pool_next: AtomicUsize::new(0),
+            grace,
+            max_message,
+            shutting_down: AtomicBool::new(false),
+        })
+    }
+
+    fn sessions(&self) -> MutexGuard<'_, HashMap<String, Arc<Session>>> {
+        self.sessions.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn get(&self, id: &str) -> Option<Arc<Session>> {
+        let s = self.sessions().get(id).cloned()?;
+        if s.is_closed() {
+            None
+        } else {
+            Some(s)
+        }
+    }
+
+    pub fn session_count(&self) -> usize {
+        self.count.load(Ordering::SeqCst)
+    }
+
+    pub fn all_sessions(&self) -> Vec<Arc<Session>> {
+        self.sessions().values().cloned().collect()
+    }
+
+    /// Start a child and register a session for it (Streamable or Legacy mode).
+    pub fn create_session(self: &Arc<Self>, mode: Mode) -> Result<Arc<Session>, CreateError> {
+        if self.shutting_down.load(Ordering::SeqCst) {
+            return Err(CreateError::Busy);
+        }
+        let max = self.cfg.max_sessions;
+        if self
+            .count
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |c| if c < max { Some(c + 1) } else { None })
+            .is_err()
+        {
+            return Err(CreateError::Busy);
+        }
+        match self.start(mode, true) {
+            Ok(s) => {
+                self.sessions().insert(s.id.clone(), Arc::clone(&s));
+                Ok(s)
+            }
+            Err(e) => {
+                self.count.fetch_sub(1, Ordering::SeqCst);
+                Err(e)
+            }
+        }
+    }
+
+    fn start(self: &Arc<Self>, mode: Mode, counted: bool) -> Result<Arc<Session>, CreateError> {
+        let id = new_session_id();
+        if id.is_empty() {
+            return Err(CreateError::Spawn("no OS randomness for session ids".into()));
+        }
+        let label = format!("{}/{}", self.cfg.name, &id[..8]);
+        let (handle, out) = child::spawn(&self.cfg, &label)
+            .map_err(|e| CreateError::Spawn(format!("cannot start {}: {e}", self.cfg.command)))?;
+        tracing::info!(server = %self.cfg.name, session = %&id[..8], pid = handle.pid, ?mode, "child started");
+        let session = Arc::new(Session {
+            id,
+            mode,
+            server: Arc::clone(self),
+            child: handle,
+            state: Mutex::new(State {
+                pending: HashMap::new(),
+                next_seq: 0,
+                next_stream: 1,
+                streams: HashMap::new(),
+                log: VecDeque::new(),
+                log_bytes: 0,
+                backlog: VecDeque::new(),
+                last_activity: Instant::now(),
+                protocol_version: None,
+                init_result: None,
+            }),
+            closed: AtomicBool::new(false),
+            next_bridge_id: AtomicU64::new(1),
+            counted,
+        });
+        let reader_session = Arc::clone(&session);
+        let max = self.max_message;
+        tokio::spawn(async move {
+            let mut lines = LineReader::new(BufReader::with_capacity(256 * 1024, out.stdout), max);
+            loop {
+                match lines.next().await {
+                    Line::Msg(m) => reader_session.from_child(m),
+                    Line::TooLong(n) => tracing::warn!(
+                        session = %&reader_session.id[..8],
+                        bytes = n,
+                        "child message larger than the limit dropped"
+                    ),
+                    Line::Eof => break,
+                }
+            }
+            reader_session.close("the MCP server process exited");
+        });
+        Ok(session)
+    }
+
+    /// A pooled, bridge-initialized child for stateless requests.
+    pub async fn pooled(self: &Arc<Self>) -> Result<Arc<Session>, CreateError> {
+        let mut pool = self.pool.lock().await;
+        pool.retain(|s| !s.is_closed());
+        if pool.len() < self.cfg.pool_size {
+            if self.shutting_down.load(Ordering::SeqCst) {
+                return Err(CreateError::Busy);
+            }
+            let s = self.start(Mode::Pooled, false)?;
+            let init = Bytes::from_static(
+                br#"{"jsonrpc":"2.0","id":"mcpb-init","method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"mcp-stdio-bridge","version":"0.1.0"}}}"#,
+            );
+            let (tx, mut rx) = mpsc::unbounded_channel();
+            s.register("\"mcpb-init\"".into(), tx, true, false, None, None, true);
+            s.child.send(init);
+            let got = tokio::time::timeout(self.cfg.request_timeout, rx.recv()).await;
+            match got {
+                Ok(Some(Out::Json(resp))) => {
+                    s.lock().init_result = Some(resp);
+                    s.child.send(Bytes::from_static(
+                        br#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#,
+                    ));
+                }
+                _ => {
+                    s.close("initialize failed");
+                    return Err(CreateError::Spawn("the MCP server did not answer initialize".into()));
+                }
+            }
+            pool.push(Arc::clone(&s));
+            return Ok(s);
+        }
+        let i = self.pool_next.fetch_add(1, Ordering::Relaxed) % pool.len().max(1);
+        pool.get(i).cloned().ok_or_else(|| CreateError::Spawn("empty pool".into()))
+    }
+
+    pub async fn pool_sessions(&self) -> Vec<Arc<Session>> {
+        self.pool.lock().await.clone()
+    }
+}
+
+fn sse_frame(id: Option<&str>, data: &[u8]) -> Bytes {
+    let mut v = Vec::with_capacity(data.len() + 48);
+    if let Some(id) = id {
+        v.extend_from_slice(b"id: ");
+        v.extend_from_slice(id.as_bytes());
+        v.push(b'\n');
+    }
+    v.extend_from_slice(b"event: message\ndata: ");
+    v.extend_from_slice(data);
+    v.extend_from_slice(b"\n\n");
+    Bytes::from(v)
+}
+
+pub fn legacy_frame(data: &[u8]) -> Bytes {
+    sse_frame(None, data)
+}
+
+impl Session {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::SeqCst)
+    }
+
+    pub fn touch(&self) {
+        self.lock().last_activity = Instant::now();
+    }
+
+    pub fn protocol_version(&self) -> Option<String> {
+        self.lock().protocol_version.clone()
+    }
+
+    pub fn init_result(&self) -> Option<Bytes> {
+        self.lock().init_result.clone()
+    }
+
+    pub fn next_bridge_id(&self) -> String {
+        format!("\"mcpb-{}\"", self.next_bridge_id.fetch_add(1, Ordering::Relaxed))
+    }
+
+    /// Register an in-flight request. `key` is the id as JSON text.
+    #[allow(clippy::too_many_arguments)]
+    pub fn register(
+        &self,
+        key: String,
+        tx: mpsc::UnboundedSender<Out>,
+        accept_json: bool,
+        accept_sse: bool,
+        progress_token: Option<String>,
+        original_id: Option<String>,
+        initialize: bool,
+    ) {
+        let mut st = self.lock();
+        st.next_seq += 1;
+        let seq = st.next_seq;
+        st.last_activity = Instant::now();
+        st.pending.insert(
+            key,
+            Pending {
+                tx,
+                accept_json,
+                accept_sse,
+                progress_token,
+                started: Instant::now(),
+                seq,
+                stream: None,
+                original_id,
+                initialize,
+            },
+        );
+    }
+
+    /// Open a new SSE stream for the given pending requests (used for batches answered over SSE).
+    /// Returns the priming frame if one should be sent.
+    pub fn open_stream_for(&self, keys: &[String]) -> Option<Bytes> {
+        let mut st = self.lock();
+        let s = st.next_stream;
+        st.next_stream += 1;
+        for k in keys {
+            if let Some(p) = st.pending.get_mut(k) {
+                p.stream = Some(s);
+            }
+        }
+        Self::new_stream(&mut st, s)
+    }
+
+    fn new_stream(st: &mut State, s: u64) -> Option<Bytes> {
+        st.streams.insert(s, StreamState { next_event: 1, sink: None });
+        let priming = st.protocol_version.as_deref().is_some_and(|v| v >= "2025-11-25");
+        if priming {
+            let frame = Bytes::from(format!("id: {s}_0\ndata: \n\n"));
+            Some(frame)
+        } else {
+            None
+        }
+    }
+
+    fn log_event(st: &mut State, stream: u64, seq: u64, frame: &Bytes) {
+        st.log_bytes += frame.len();
+        st.log.push_back(LoggedEvent { stream, seq, frame: frame.clone() });
+        while st.log.len() > LOG_MAX_EVENTS || st.log_bytes > LOG_MAX_BYTES {
+            match st.log.pop_front() {
+                Some(e) => st.log_bytes -= e.frame.len(),
+                None => break,
+            }
+        }
+    }
+
+    fn stream_event(st: &mut State, stream: u64, data: &[u8]) -> Bytes {
+        let n = match st.streams.get_mut(&stream) {
+            Some(ss) => {
+                let n = ss.next_event;
+                ss.next_event += 1;
+                n
+            }
+            None => 1,
+        };
+        let frame = sse_frame(Some(&format!("{stream}_{n}")), data);
+        Self::log_event(st, stream, n, &frame);
+        frame
+    }
+
+    /// Deliver a message related to pending request `key` (not its response).
+    /// Returns false if it could not go there (then the caller uses the standalone stream).
+    fn to_pending_related(st: &mut State, key: &str, msg: &[u8]) -> bool {
+        let (stream, first) = match st.pending.get(key) {
+            Some(p) if p.accept_sse => match p.stream {
+                Some(s) => (s, None),
+                None => (0, Some(())),
+            },
+            _ => return false,
+        };
+        let stream = if first.is_some() {
+            let s = st.next_stream;
+            st.next_stream += 1;
+            let priming = Self::new_stream(st, s);
+            if let Some(p) = st.pending.get_mut(key) {
+                p.stream = Some(s);
+                if let Some(f) = priming {
+                    let _ = p.tx.send(Out::Event(f));
+                }
+            }
+            s
+        } else {
+            stream
+        };
+        let frame = Self::stream_event(st, stream, msg);
+        if let Some(p) = st.pending.get(key) {
+            let _ = p.tx.send(Out::Event(frame));
+        }
+        true
+    }
+
+    fn to_standalone(st: &mut State, msg: Bytes) {
+        let live = st.streams.get(&0).and_then(|s| s.sink.as_ref()).is_some_and(|tx| !tx.is_closed());
+        if live {
+            let frame = Self::stream_event(st, 0, &msg);
+            if let Some(tx) = st.streams.get(&0).and_then(|s| s.sink.as_ref()) {
+                let _ = tx.send(Out::Event(frame));
+            }
+        } else {
+            if st.backlog.len() >= BACKLOG_MAX {
+                st.backlog.pop_front();
+            }
+            st.backlog.push_back(msg);
+        }
+    }
+
+    /// Deliver the response for pending `key` and retire it.
+    fn respond(&self, st: &mut State, key: &str, msg: Bytes) {
+        let Some(p) = st.pending.remove(key) else {
+            tracing::debug!(session = %&self.id[..8], id = key, "response for unknown or expired request dropped");
+            return;
+        };
+        let msg = match (&p.original_id, jsonrpc::inspect(&msg)) {
+            (Some(orig), Ok(info)) => match info.id {
+                Some((_, range)) => jsonrpc::splice(&msg, range, orig.as_bytes()),
+                None => msg,
+            },
+            _ => msg,
+        };
+        if p.initialize {
+            if let Ok(info) = jsonrpc::inspect(&msg) {
+                if info.protocol_version.is_some() {
+                    st.protocol_version = info.protocol_version;
+                }
+            }
+        }
+        match p.stream {
+            Some(s) => {
+                let frame = Self::stream_event(st, s, &msg);
+                let _ = p.tx.send(Out::Event(frame));
+            }
+            None if p.accept_json || !p.accept_sse => {
+                let _ = p.tx.send(Out::Json(msg));
+            }
+            None => {
+                let s = st.next_stream;
+                st.next_stream += 1;
+                if let Some(f) = Self::new_stream(st, s) {
+                    let _ = p.tx.send(Out::Event(f));
+                }
+                let frame = Self::stream_event(st, s, &msg);
+                let _ = p.tx.send(Out::Event(frame));
+            }
+        }
+        if let Some(s) = p.stream {
+            if !st.pending.values().any(|q| q.stream == Some(s)) {
+                if let Some(ss) = st.streams.get_mut(&s) {
+                    ss.sink = None;
+                }
+            }
+        }
+    }
+
+    /// Route one message read from the child's stdout.
+    fn from_child(self: &Arc<Self>, msg: Bytes) {
+        let info = match jsonrpc::inspect(&msg) {
+            Ok(i) => i,
+            Err(e) => {
+                tracing::warn!(session = %&self.id[..8], error = %e, "non-JSON-RPC output from child dropped");
+                return;
+            }
+        };
+        if self.mode == Mode::Legacy {
+            let mut st = self.lock();
+            if let Some(ss) = st.streams.get(&0) {
+                if let Some(tx) = &ss.sink {
+                    let _ = tx.send(Out::Event(legacy_frame(&msg)));
+                    return;
+                }
+            }
+            if st.backlog.len() < BACKLOG_MAX {
+                st.backlog.push_back(msg);
+            }
+            return;
+        }
+        let mut st = self.lock();
+        match info.kind {
+            Kind::Response => {
+                if let Some((key, _)) = &info.id {
+                    self.respond(&mut st, key, msg);
+                }
+            }
+            Kind::Notification => {
+                let method = info.method.as_deref().unwrap_or("");
+                let target = if let Some(tok) = &info.progress_token {
+                    let found = st
+                        .pending
+                        .iter_mut()
+                        .find(|(_, p)| p.progress_token.as_deref() == Some(tok.as_str()));
+                    found.map(|(k, p)| {
+                        // Progress shows the child is alive: restart the request's timeout.
+                        if method == "notifications/progress" {
+                            p.started = Instant::now();
+                        }
+                        k.clone()
+                    })
+                } else {
+                    None
+                };
+                let target = target.or_else(|| {
+                    // A pooled child is shared by concurrent requests: only a progress token
+                    // identifies the request there.
+                    if self.mode == Mode::Streamable
+                        && (method == "notifications/message" || method == "notifications/progress")
+                    {
+                        Self::latest_sse_pending(&st)
+                    } else {
+                        None
+                    }
+                });
+                let delivered = match &target {
+                    Some(k) => Self::to_pending_related(&mut st, k, &msg),
+                    None => false,
+                };
+                if !delivered && self.mode == Mode::Streamable {
+                    Self::to_standalone(&mut st, msg);
+                }
+            }
+            Kind::Request => {
+                if self.mode == Mode::Pooled {
+                    drop(st);
+                    let id = info.id.map(|(t, _)| t).unwrap_or_else(|| "null".into());
+                    self.child.send(jsonrpc::error_response(
+                        &id,
+                        jsonrpc::METHOD_NOT_FOUND,
+                        "server-to-client requests are not available in stateless mode",
+                    ));
+                    return;
+                }
+                let delivered = match Self::latest_sse_pending(&st) {
+                    Some(k) => Self::to_pending_related(&mut st, &k, &msg),
+                    None => false,
+                };
+                if !delivered {
+                    Self::to_standalone(&mut st, msg);
+                }
+            }
+        }
+    }
+
+    fn latest_sse_pending(st: &State) -> Option<String> {
+        st.pending
+            .iter()
+            .filter(|(_, p)| p.accept_sse && !p.initialize)
+            .max_by_key(|(_, p)| p.seq)
+            .map(|(k, _)| k.clone())
+    }
+
+    /// Attach the standalone (GET) stream. Returns frames to send first.
+    pub fn attach_standalone(&self, tx: mpsc::UnboundedSender<Out>) {
+        let mut st = self.lock();
+        st.last_activity = Instant::now();
+        st.streams.entry(0).or_insert(StreamState { next_event: 1, sink: None }).sink = Some(tx);
+        let backlog: Vec<Bytes> = st.backlog.drain(..).collect();
+        for msg in backlog {
+            if self.mode == Mode::Legacy {
+                if let Some(tx) = st.streams.get(&0).and_then(|s| s.sink.as_ref()) {
+                    let _ = tx.send(Out::Event(legacy_frame(&msg)));
+                }
+            } else {
+                Self::to_standalone(&mut st, msg);
+            }
+        }
+    }
+
+    /// Resume a stream after `last_event_id` ("<stream>_<n>"): replays logged events and
+    /// attaches `tx` as the stream's new sink. Returns false if the id is unknown.
+    pub fn resume(&self, last_event_id: &str, tx: mpsc::UnboundedSender<Out>) -> bool {
+        let Some((s, n)) = last_event_id.split_once('_') else {
+            return false;
+        };
+        let (Ok(s), Ok(n)) = (s.parse::<u64>(), n.parse::<u64>()) else {
+            return false;
+        };
+        let mut st = self.lock();
+        st.last_activity = Instant::now();
+        if !st.streams.contains_key(&s) {
+            return false;
+        }
+        for e in st.log.iter().filter(|e| e.stream == s && e.seq > n) {
+            let _ = tx.send(Out::Event(e.frame.clone()));
+        }
+        if s == 0 {
+            if let Some(ss) = st.streams.get_mut(&0) {
+                ss.sink = Some(tx);
+            }
+            let backlog: Vec<Bytes> = st.backlog.drain(..).collect();
+            for msg in backlog {
+                Self::to_standalone(&mut st, msg);
+            }
+        } else {
+            for p in st.pending.values_mut() {
+                if p.stream == Some(s) {
+                    p.tx = tx.clone();
+                }
+            }
+        }
+        true
+    }
+
+    /// Fail and drop requests older than the timeout; returns true if the session is idle.
+    pub fn sweep(&self, now: Instant) -> bool {
+        let timeout = self.server.cfg.request_timeout;
+        let mut st = self.lock();
+        let expired: Vec<String> = st
+            .pending
+            .iter()
+            .filter(|(_, p)| now.duration_since(p.started) >= timeout)
+            .map(|(k, _)| k.clone())
+            .collect();
+        for key in expired {
+            tracing::warn!(session = %&self.id[..8], id = %key, "request timed out");
+            let err = jsonrpc::error_response(
+                &key,
+                jsonrpc::REQUEST_TIMEOUT,
+                &format!("Request timed out after {} s waiting for the MCP server", timeout.as_secs()),
+            );
+            self.respond(&mut st, &key, err);
+            self.child.send(Bytes::from(format!(
+                "{{\"jsonrpc\":\"2.0\",\"method\":\"notifications/cancelled\",\"params\":{{\"requestId\":{key},\"reason\":\"timeout\"}}}}"
+            )));
+        }
+        self.mode != Mode::Pooled
+            && st.pending.is_empty()
+            && now.duration_since(st.last_activity) >= self.server.cfg.idle_timeout
+    }
+
+    /// End the session: fail pending requests, close streams, stop the child.
+    pub fn close(&self, reason: &str) {
+        if self.closed.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        tracing::info!(server = %self.server.cfg.name, session = %&self.id[..8], reason, "session closed");
+        {
+            let mut st = self.lock();
+            let keys: Vec<String> = st.pending.keys().cloned().collect();
+            for key in keys {
+                let err = jsonrpc::error_response(
+                    &key,
+                    jsonrpc::CHILD_EXITED,
+                    &format!("MCP session ended: {reason}"),
+                );
+                self.respond(&mut st, &key, err);
+            }
+            st.pending.clear();
+            st.streams.clear();
+            st.backlog.clear();
+            st.log.clear();
+            st.log_bytes = 0;
+        }
+        if self.server.sessions().remove(&self.id).is_some() && self.counted {
+            self.server.count.fetch_sub(1, Ordering::SeqCst);
+        }
+        self.child.stop(self.server.grace);
+    }
+}
