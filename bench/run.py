@@ -529,6 +529,8 @@ def main():
     results["elapsed_s"] = round(time.time() - START, 1)
     save(results)
     import report
+    results["targets"] = report.filter_targets(results) + report.bridge_targets(results)
+    save(results)
     report.write(results, OUT)
     log(f"done in {results['elapsed_s']}s: {OUT}/report.md")
 
