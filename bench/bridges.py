@@ -75,6 +75,29 @@ def target_command(name, port, work):
     raise ValueError(name)
 
 
+def group_cpu_ns(pgid, exclude="echo_server.py"):
+    """CPU time (ns) of every process in process group `pgid` except the echo upstream."""
+    total = 0
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            if int(fields[2]) != pgid:
+                continue
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                argv = f.read().split(b"\0")
+            if len(argv) > 1 and argv[1].endswith(exclude.encode()):
+                continue  # `python3 echo_server.py` (a bridge may name it in its own argv)
+            for tid in os.listdir(f"/proc/{pid}/task"):
+                with open(f"/proc/{pid}/task/{tid}/schedstat") as f:
+                    total += int(f.read().split()[0])
+        except (OSError, ValueError, IndexError):
+            continue
+    return total
+
+
 def post(url, msg, session=None, timeout=10):
     headers = {"Content-Type": "application/json", "Accept": "application/json, text/event-stream",
                "MCP-Protocol-Version": PROTO}
@@ -163,7 +186,11 @@ def measure_target(name, rnd, opts, log, run_wrk, work):
         env = {"BENCH_MODE": "bridge", "BENCH_SESSION": sid or "", "BENCH_PROTO": proto, "BENCH_CHECK": "1"}
         run_wrk(url, 8, opts.warmup, env)
         for conns in (1, 8):
+            c0 = group_cpu_ns(proc.p.pid)
             r = run_wrk(url, conns, opts.bridge_duration, env)
+            c1 = group_cpu_ns(proc.p.pid)
+            if r["requests"]:
+                r["cpu_us_per_req"] = (c1 - c0) / 1000 / r["requests"]
             point[f"c{conns}"] = r
         log(f"bridge {name} r{rnd}: c1 {point['c1']['rps']:.0f} rps p50 {point['c1']['p50_us']} us "
             f"p99 {point['c1']['p99_us']} us | c8 {point['c8']['rps']:.0f} rps p50 {point['c8']['p50_us']} us "

@@ -163,7 +163,8 @@ def bridge_summary(results):
         by.setdefault(p["target"], []).append(p)
     s = {}
     for name, ps in by.items():
-        s[name] = {f"c{c}_{m}": med(p[f"c{c}"][m] for p in ps) for c in (1, 8) for m in ("rps", "p50_us", "p99_us")}
+        s[name] = {f"c{c}_{m}": med(p[f"c{c}"].get(m) for p in ps) for c in (1, 8)
+                   for m in ("rps", "p50_us", "p99_us", "cpu_us_per_req")}
         s[name]["bad"] = sum(p[f"c{c}"].get("bad", 0) + p[f"c{c}"].get("errors", 0) for p in ps for c in (1, 8))
         s[name]["rounds"] = len(ps)
     return s
@@ -173,12 +174,13 @@ def bridge_table(results):
     s = bridge_summary(results)
     titles = results.get("bridge", {}).get("titles", {})
     order = [t for t in titles if t in s]
-    lines = ["| target | c=1 rps | c=1 p50 / p99 µs | c=8 rps | c=8 p50 / p99 µs | bad+errors | rounds |",
-             "|---|---|---|---|---|---|---|"]
+    lines = ["| target | c=1 rps | c=1 p50 / p99 µs | c=8 rps | c=8 p50 / p99 µs | CPU µs/req (c=8) | bad+errors "
+             "| rounds |", "|---|---|---|---|---|---|---|---|"]
     for t in order:
         x = s[t]
         lines.append(f"| {titles.get(t, t)} | {fnum(x['c1_rps'])} | {fnum(x['c1_p50_us'])} / {fnum(x['c1_p99_us'])} | "
-                     f"{fnum(x['c8_rps'])} | {fnum(x['c8_p50_us'])} / {fnum(x['c8_p99_us'])} | {x['bad']} | {x['rounds']} |")
+                     f"{fnum(x['c8_rps'])} | {fnum(x['c8_p50_us'])} / {fnum(x['c8_p99_us'])} | "
+                     f"{fnum(x['c8_cpu_us_per_req'], '{:.0f}')} | {x['bad']} | {x['rounds']} |")
     errors = [f"- {p['target']} round {p['round']}: {p['error'][:300]}"
               for p in results.get("bridge", {}).get("points", []) if "error" in p]
     return "\n".join(lines), errors
@@ -190,6 +192,12 @@ def bridge_targets(results):
     peers = [p for p in PEERS if p in s]
     if "ours" not in s or not peers:
         return t
+    cheapest = min(peers, key=lambda p: s[p]["c8_cpu_us_per_req"] or float("inf"))
+    if s["ours"].get("c8_cpu_us_per_req") and s[cheapest].get("c8_cpu_us_per_req"):
+        t.append({"target": "(info) bridge CPU per request vs the cheapest peer (c=8)",
+                  "value": f"{s['ours']['c8_cpu_us_per_req']:.0f} vs {s[cheapest]['c8_cpu_us_per_req']:.0f} µs "
+                           f"({cheapest}): {s[cheapest]['c8_cpu_us_per_req'] / s['ours']['c8_cpu_us_per_req']:.0f}× "
+                           "less", "met": None})
     for c in (1, 8):
         best = max(peers, key=lambda p: s[p][f"c{c}_rps"] or 0)
         tight = min(peers, key=lambda p: s[p][f"c{c}_p99_us"] or float("inf"))
@@ -340,7 +348,9 @@ def write(results, out):
                f"(MCP-Protocol-Version {b['method']['protocol']}), tools/call echo with a unique id per request, "
                f"{b['method']['duration_s']} s per point, c=1 and c=8, {b['method']['rounds']} interleaved rounds "
                "(medians). Bad = 200 without a result or with isError. The floor drives the server over "
-               "its own stdin/stdout from Python (window 1 / 8).", "", table, ""]
+               "its own stdin/stdout from Python (window 1 / 8). CPU µs/req: CPU time of the bridge's process "
+               "group (bridge and helpers, without the echo server) during the c=8 run ÷ requests — steadier than "
+               "rps when the machine is shared.", "", table, ""]
         if errors:
             md += ["Errors:", ""] + errors + [""]
     mi = results.get("micro")
