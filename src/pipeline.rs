@@ -434,12 +434,14 @@ impl Gateway {
         now_ms: u64,
         audit: &mut AuditRecord,
     ) -> MessageVerdict {
-        // Responses to server requests (sampling, elicitation, roots) and notifications carry
-        // no target: policy decides them on their method like any other message.
-        let method = match msg.kind {
-            Kind::Response => "response",
-            _ => msg.method(),
-        };
+        // A response answers a request the server sent on this authenticated session
+        // (sampling, elicitation, roots/list); it calls nothing, so there is no method to
+        // authorise. Notifications are decided on their method like requests.
+        if msg.kind == Kind::Response {
+            audit.set(keys::RULE, "client_response");
+            return MessageVerdict::Pass { warned: false, headers: Vec::new() };
+        }
+        let method = msg.method();
         let item = match target {
             Target::None => Item::None,
             Target::Tool(t) => Item::Tool(t),
@@ -480,11 +482,11 @@ impl Gateway {
                     audit.set(keys::RATELIMIT_BUCKET, s.bucket.as_str());
                     audit.set(keys::RATELIMIT_REMAINING, s.remaining.to_string());
                 }
-                RateDecision::Limited { state, retry_after_secs } => {
+                // `rate_limit_headers` includes Retry-After for a refusal.
+                RateDecision::Limited { state, .. } => {
                     audit.set(keys::RATELIMIT_BUCKET, state.bucket.as_str());
                     audit.set(keys::RATELIMIT_REMAINING, "0");
                     audit.decision(Decision::RateLimited, format!("ratelimit:{}", state.bucket));
-                    headers.push(("retry-after".to_string(), retry_after_secs.to_string()));
                     return MessageVerdict::Refuse(
                         429,
                         codes::RATE_LIMITED,
