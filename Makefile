@@ -33,7 +33,7 @@ NPM_PACKAGES := @modelcontextprotocol/server-everything@2026.8.31 \
 APT_WASM     := rustc-web cargo-web rust-web-src lld-22 wasi-libc
 RUST_SOURCES := $(shell find src stdio-bridge/src -name '*.rs' 2>/dev/null) Cargo.toml Cargo.lock stdio-bridge/Cargo.toml
 
-.PHONY: build run demo test lint fmt unit validate e2e conformance fuzz-short fuzz soak deps clean
+.PHONY: build run demo test lint fmt unit validate e2e conformance fuzz-short fuzz soak bench deps clean
 
 build: $(WASM) $(BRIDGE) $(SCAN)
 
@@ -126,6 +126,12 @@ fuzz-short:
 
 fuzz:
 	FUZZ_BUDGET_SECS=$${FUZZ_BUDGET_SECS:-1800} bash tests/fuzz_short.sh
+
+# The filter against plain Envoy and Envoy's native chain, the bridge against peer bridges
+# (not part of `make test`; about 6 minutes on 2 cores). Results: target/bench/.
+bench: build deps
+	bash bench/setup.sh
+	$(PY) bench/run.py
 
 # 10 minutes of mixed traffic through Envoy + filter + bridge (SOAK_SECS to change), not in CI.
 soak: build deps
