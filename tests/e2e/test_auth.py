@@ -97,6 +97,9 @@ def _auth_config(jwt: dict[str, Any]) -> dict[str, Any]:
                 "jwt": {"issuer": ISSUER, "audiences": [AUDIENCE], "leeway_secs": 5, **jwt},
             },
             "session_binding": {"enabled": True},
+            # Authentication only: no injection verdicts or rate limits from the demo config.
+            "injection": {"enabled": False},
+            "rate_limit": {"enabled": False},
         },
     }
 
