@@ -33,7 +33,7 @@ NPM_PACKAGES := @modelcontextprotocol/server-everything@2026.8.31 \
 APT_WASM     := rustc-web cargo-web rust-web-src lld-22 wasi-libc
 RUST_SOURCES := $(shell find src stdio-bridge/src -name '*.rs' 2>/dev/null) Cargo.toml Cargo.lock stdio-bridge/Cargo.toml
 
-.PHONY: build run demo test lint fmt unit validate e2e deps clean
+.PHONY: build run demo test lint fmt unit validate e2e conformance deps clean
 
 build: $(WASM) $(BRIDGE) $(SCAN)
 
@@ -97,7 +97,7 @@ demo: build deps
 	$(PY) scripts/demo.py
 
 # --- checks -----------------------------------------------------------------------------------
-test: lint unit validate e2e
+test: lint unit validate e2e conformance
 
 fmt:
 	cargo fmt --all
@@ -115,6 +115,10 @@ validate: $(WASM) deps
 
 e2e: build deps
 	$(PY) -m pytest -q tests/e2e
+
+# The official MCP conformance suite (server scenarios) through mcp-stdio-bridge.
+conformance: build deps
+	BRIDGE=$(BRIDGE) PYTHON=$(PY) bash tests/bridge/conformance.sh
 
 clean:
 	rm -rf $(DIST) target

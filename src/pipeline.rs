@@ -314,9 +314,10 @@ impl Gateway {
         if !self.config.security.session_binding.enabled || who.method == AuthMethod::Anonymous {
             return None;
         }
-        match self.sessions.check(store, sid, &who.client_id, now_ms) {
+        let principal = principal_key(who);
+        match self.sessions.check(store, sid, &principal, now_ms) {
             Ok(SessionCheck::Match) => None,
-            Ok(SessionCheck::Unbound) => match self.sessions.bind(store, sid, &who.client_id, now_ms) {
+            Ok(SessionCheck::Unbound) => match self.sessions.bind(store, sid, &principal, now_ms) {
                 Ok(()) => None,
                 Err(_) => {
                     audit.decision(Decision::Deny, "session_table_full");
@@ -345,7 +346,7 @@ impl Gateway {
         if !self.config.security.session_binding.enabled || who.method == AuthMethod::Anonymous {
             return true;
         }
-        self.sessions.bind(store, sid, &who.client_id, now_ms).is_ok()
+        self.sessions.bind(store, sid, &principal_key(who), now_ms).is_ok()
     }
 
     /// Decides a buffered POST body: every message is authorised, charged and scored.
@@ -468,8 +469,8 @@ impl Gateway {
         let mut headers = Vec::new();
         if msg.kind == Kind::Request && self.limiter.charges(method) {
             let tool = target.name().unwrap_or("");
-            let req =
-                RateRequest { client_id: &who.client_id, api_key_index: who.api_key_index, backend, tool };
+            let principal = principal_key(who);
+            let req = RateRequest { client_id: &principal, api_key_index: who.api_key_index, backend, tool };
             let d = self.limiter.check(store, &req, now_ms);
             headers =
                 ratelimit::rate_limit_headers(&d).into_iter().map(|(k, v)| (k.to_string(), v)).collect();
@@ -507,10 +508,11 @@ impl Gateway {
         if inj.enabled && inj.request_action != Action::Off && msg.kind != Kind::Response {
             if let Some(params) = &msg.params {
                 let v = self.scorer.score_request(method, params);
-                if v.score > 0.0 {
-                    audit.set(keys::INJECTION_SCORE, audit::format_score(v.score));
-                    audit.set(keys::INJECTION_RULES, v.rules.join(","));
+                if v.score <= 0.0 {
+                    return MessageVerdict::Pass { warned: false, headers };
                 }
+                audit.set(keys::INJECTION_SCORE, audit::format_score(v.score));
+                audit.set(keys::INJECTION_RULES, v.rules.join(","));
                 if v.score >= inj.block_threshold && inj.request_action == Action::Block {
                     audit.decision(Decision::InjectionBlock, format!("injection:{}", v.rules.join(",")));
                     return MessageVerdict::Refuse(
@@ -674,6 +676,12 @@ impl Gateway {
         }
         removed > 0
     }
+}
+
+/// The principal as keyed in shared data: qualified by how it authenticated, so a JWT `sub`
+/// can never share an API key client's buckets or sessions.
+fn principal_key(who: &Identity) -> String {
+    format!("{}:{}", who.method.as_str(), who.client_id)
 }
 
 enum MessageVerdict {

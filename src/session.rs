@@ -22,8 +22,8 @@ use crate::shared::{SharedStore, StoreError};
 /// Largest accepted `slots`.
 pub const MAX_SESSION_SLOTS: u32 = 1 << 20;
 const VALUE_LEN: usize = 40;
-const TAG_SESSION: &[u8] = b"mcp-gateway/session/v1\0";
-const TAG_PRINCIPAL: &[u8] = b"mcp-gateway/session-principal/v1\0";
+const TAG_SESSION: &[u8] = b"ss1";
+const TAG_PRINCIPAL: &[u8] = b"sp1";
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -81,22 +81,13 @@ impl SessionBindingConfig {
             ));
         }
         if self.ttl_secs == 0 || self.ttl_secs > 10 * 365 * 86400 {
-            return Err(ConfigError::new(
-                format!("{key}.ttl_secs"),
-                "must be between 1 and 315360000",
-            ));
+            return Err(ConfigError::new(format!("{key}.ttl_secs"), "must be between 1 and 315360000"));
         }
         if self.probes == 0 || self.probes > 64 {
-            return Err(ConfigError::new(
-                format!("{key}.probes"),
-                "must be between 1 and 64",
-            ));
+            return Err(ConfigError::new(format!("{key}.probes"), "must be between 1 and 64"));
         }
         if self.max_cas_retries > 1000 {
-            return Err(ConfigError::new(
-                format!("{key}.max_cas_retries"),
-                "must be at most 1000",
-            ));
+            return Err(ConfigError::new(format!("{key}.max_cas_retries"), "must be at most 1000"));
         }
         Ok(())
     }
@@ -157,20 +148,13 @@ impl SessionTable {
         self.enabled
     }
 
-    fn locate(
-        &self,
-        store: &dyn SharedStore,
-        hash: &[u8; 32],
-        now_ms: u64,
-    ) -> Result<Slot, BindError> {
+    fn locate(&self, store: &dyn SharedStore, hash: &[u8; 32], now_ms: u64) -> Result<Slot, BindError> {
         let ttl = self.ttl_ms;
         let reusable = |v: &[u8]| bound_at(v).is_none_or(|t| now_ms.saturating_sub(t) >= ttl);
-        self.table
-            .locate(store, hash, reusable)
-            .map_err(|e| match e {
-                LocateError::Full => BindError::TableFull,
-                LocateError::Store(s) => BindError::Store(s),
-            })
+        self.table.locate(store, hash, reusable).map_err(|e| match e {
+            LocateError::Full => BindError::TableFull,
+            LocateError::Store(s) => BindError::Store(s),
+        })
     }
 
     /// Binds `session_id` to `principal`. Binding again to the same principal is `Ok` (and keeps
@@ -218,13 +202,11 @@ impl SessionTable {
     ) -> Result<SessionCheck, BindError> {
         let hash = identity(TAG_SESSION, &[session_id.as_bytes()]);
         match self.locate(store, &hash, now_ms) {
-            Ok(Slot::Own { value, .. }) => {
-                Ok(if value.get(16..32) == Some(&principal_fp(principal)[..]) {
-                    SessionCheck::Match
-                } else {
-                    SessionCheck::Mismatch
-                })
-            }
+            Ok(Slot::Own { value, .. }) => Ok(if value.get(16..32) == Some(&principal_fp(principal)[..]) {
+                SessionCheck::Match
+            } else {
+                SessionCheck::Mismatch
+            }),
             Ok(Slot::Free { .. }) | Err(BindError::TableFull) => Ok(SessionCheck::Unbound),
             Err(e) => Err(e),
         }
@@ -237,11 +219,7 @@ mod tests {
     use crate::shared::MemoryStore;
 
     fn table(slots: u32, ttl_secs: u64) -> SessionTable {
-        SessionTable::new(&SessionBindingConfig {
-            slots,
-            ttl_secs,
-            ..Default::default()
-        })
+        SessionTable::new(&SessionBindingConfig { slots, ttl_secs, ..Default::default() })
     }
 
     #[test]
@@ -254,10 +232,7 @@ mod tests {
         assert_eq!(t.check(&s, "sid-1", "mallory", 1)?, SessionCheck::Mismatch);
         assert_eq!(t.check(&s, "sid-2", "alice", 1)?, SessionCheck::Unbound);
         t.bind(&s, "sid-1", "alice", 5)?; // idempotent
-        assert_eq!(
-            t.bind(&s, "sid-1", "mallory", 5),
-            Err(BindError::AlreadyBound)
-        );
+        assert_eq!(t.bind(&s, "sid-1", "mallory", 5), Err(BindError::AlreadyBound));
         Ok(())
     }
 
@@ -326,24 +301,13 @@ mod tests {
 
     #[test]
     fn config_validation_names_keys() {
-        let bad = SessionBindingConfig {
-            slots: 0,
-            ..Default::default()
-        };
+        let bad = SessionBindingConfig { slots: 0, ..Default::default() };
         assert_eq!(
-            bad.validate("security.session_binding")
-                .err()
-                .map(|e| e.key),
+            bad.validate("security.session_binding").err().map(|e| e.key),
             Some("security.session_binding.slots".into())
         );
-        let bad = SessionBindingConfig {
-            ttl_secs: 0,
-            ..Default::default()
-        };
-        assert_eq!(
-            bad.validate("x").err().map(|e| e.key),
-            Some("x.ttl_secs".into())
-        );
+        let bad = SessionBindingConfig { ttl_secs: 0, ..Default::default() };
+        assert_eq!(bad.validate("x").err().map(|e| e.key), Some("x.ttl_secs".into()));
         let cfg: Result<SessionBindingConfig, _> =
             serde_json::from_str(r#"{"enabled":true,"slots":16384,"ttl_secs":86400}"#);
         assert!(cfg.is_ok());

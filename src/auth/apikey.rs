@@ -22,9 +22,7 @@ pub(crate) struct ApiKeyStore {
 
 impl std::fmt::Debug for ApiKeyStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ApiKeyStore")
-            .field("keys", &self.entries.len())
-            .finish()
+        f.debug_struct("ApiKeyStore").field("keys", &self.entries.len()).finish()
     }
 }
 

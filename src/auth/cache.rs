@@ -23,10 +23,7 @@ pub(crate) struct TokenCache {
 
 impl TokenCache {
     pub fn new(capacity: usize) -> Self {
-        Self {
-            map: HashMap::with_capacity(capacity.min(4096)),
-            capacity: capacity.max(1),
-        }
+        Self { map: HashMap::with_capacity(capacity.min(4096)), capacity: capacity.max(1) }
     }
 
     pub fn get(&mut self, digest: &[u8; 32], now: u64) -> Option<Identity> {
@@ -47,23 +44,12 @@ impl TokenCache {
         if self.map.len() >= self.capacity && !self.map.contains_key(&digest) {
             self.map.retain(|_, e| e.valid_until >= now);
             if self.map.len() >= self.capacity {
-                if let Some(victim) = self
-                    .map
-                    .iter()
-                    .min_by_key(|(_, e)| e.valid_until)
-                    .map(|(k, _)| *k)
-                {
+                if let Some(victim) = self.map.iter().min_by_key(|(_, e)| e.valid_until).map(|(k, _)| *k) {
                     self.map.remove(&victim);
                 }
             }
         }
-        self.map.insert(
-            digest,
-            Entry {
-                identity,
-                valid_until,
-            },
-        );
+        self.map.insert(digest, Entry { identity, valid_until });
     }
 
     pub fn clear(&mut self) {
@@ -110,9 +96,6 @@ mod tests {
         assert!(c.get(&[3; 32], 250).is_some());
         assert!(c.get(&[4; 32], 250).is_some());
         c.insert([5; 32], id("e"), 1, 10);
-        assert!(
-            c.get(&[5; 32], 10).is_none(),
-            "already expired is not inserted"
-        );
+        assert!(c.get(&[5; 32], 10).is_none(), "already expired is not inserted");
     }
 }

@@ -2,6 +2,43 @@
 //!
 //! Every struct denies unknown keys. Secrets (`key`, `hs256_secret`) are wrapped in [`Secret`],
 //! whose `Debug` prints `<redacted>`, and no error or warning message ever contains one.
+//!
+//! ```json
+//! "auth": {
+//!   "enabled": true,                                  // default true (fail closed)
+//!   "api_keys": [
+//!     {"key_sha256": "9f86d0...0a08", "client_id": "admin", "permissions": ["*"],
+//!      "roles": ["ops"], "rate_limit": {"requests_per_sec": 10, "burst_size": 20}},
+//!     {"key": "dev-only-key", "client_id": "dev"}    // plain text: warning
+//!   ],
+//!   "jwt": {
+//!     "issuer": "https://idp.example.com/realms/mcp",
+//!     "audiences": ["https://mcp.example.com/mcp"],  // default: [resource_metadata.resource]
+//!     "algorithms": ["RS256", "ES256"],               // default: all asymmetric (+HS256 with hs256_secret)
+//!     "leeway_secs": 60, "require_exp": true,
+//!     "claims": {"client_id": "sub", "permissions": "permissions", "roles": "roles",
+//!                "scopes": ["scope", "scp"]},         // string or list; dotted paths allowed
+//!     "jwks": {"keys": [{"kty": "EC", "crv": "P-256", "kid": "k1", "x": "...", "y": "..."}]},
+//!     "public_keys_pem": ["-----BEGIN PUBLIC KEY-----\n...\n-----END PUBLIC KEY-----"],
+//!     "hs256_secret": "at-least-32-bytes-of-shared-secret",
+//!     "remote_jwks": {"cluster": "idp", "path": "/realms/mcp/protocol/openid-connect/certs",
+//!                     "authority": "idp.example.com", "refresh_secs": 300, "timeout_ms": 2000,
+//!                     "min_refetch_secs": 30},
+//!     "cache_size": 1024, "cache_max_ttl_secs": 600
+//!   },
+//!   "resource_metadata": {
+//!     "resource": "https://mcp.example.com/mcp",
+//!     "authorization_servers": ["https://idp.example.com/realms/mcp"],
+//!     "scopes_supported": ["mcp:tools"], "resource_name": "MCP gateway",
+//!     "resource_documentation": "https://docs.example.com/mcp"
+//!   },
+//!   "unauthenticated_paths": ["/.well-known/oauth-protected-resource",
+//!                             "/.well-known/oauth-protected-resource/*", "/healthz"],
+//!   "anonymous_permissions": ["*"],                   // identity when enabled=false
+//!   "identity_header": "x-mcp-client-id",
+//!   "max_token_bytes": 8192
+//! }
+//! ```
 
 use serde::Deserialize;
 use std::fmt;
@@ -88,11 +125,7 @@ fn default_true() -> bool {
     true
 }
 fn default_unauthenticated_paths() -> Vec<String> {
-    vec![
-        PRM_WELL_KNOWN.to_string(),
-        format!("{PRM_WELL_KNOWN}/*"),
-        "/healthz".to_string(),
-    ]
+    vec![PRM_WELL_KNOWN.to_string(), format!("{PRM_WELL_KNOWN}/*"), "/healthz".to_string()]
 }
 fn default_anonymous_permissions() -> Vec<String> {
     vec!["*".to_string()]
@@ -168,22 +201,13 @@ impl JwtAlg {
 
     /// Exact, case-sensitive match of a JOSE `alg` value.
     pub fn from_name(s: &str) -> Option<JwtAlg> {
-        JwtAlg::ASYMMETRIC
-            .iter()
-            .copied()
-            .chain([JwtAlg::HS256])
-            .find(|a| a.as_str() == s)
+        JwtAlg::ASYMMETRIC.iter().copied().chain([JwtAlg::HS256]).find(|a| a.as_str() == s)
     }
 
     pub fn is_rsa(self) -> bool {
         matches!(
             self,
-            JwtAlg::RS256
-                | JwtAlg::RS384
-                | JwtAlg::RS512
-                | JwtAlg::PS256
-                | JwtAlg::PS384
-                | JwtAlg::PS512
+            JwtAlg::RS256 | JwtAlg::RS384 | JwtAlg::RS512 | JwtAlg::PS256 | JwtAlg::PS384 | JwtAlg::PS512
         )
     }
 }
@@ -349,25 +373,18 @@ pub(crate) fn is_safe_client_id(s: &str) -> bool {
 }
 
 fn is_header_name(s: &str) -> bool {
-    !s.is_empty()
-        && s.bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+    !s.is_empty() && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
 }
 
 fn is_http_url(s: &str) -> bool {
     (s.starts_with("https://") || s.starts_with("http://"))
         && !s.contains('#')
-        && s.bytes()
-            .all(|b| (0x21..=0x7e).contains(&b) && b != b'"' && b != b'\\')
-        && s.split("://")
-            .nth(1)
-            .is_some_and(|rest| !rest.is_empty() && !rest.starts_with('/'))
+        && s.bytes().all(|b| (0x21..=0x7e).contains(&b) && b != b'"' && b != b'\\')
+        && s.split("://").nth(1).is_some_and(|rest| !rest.is_empty() && !rest.starts_with('/'))
 }
 
 fn is_scope_token(s: &str) -> bool {
-    !s.is_empty()
-        && s.bytes()
-            .all(|b| b == 0x21 || (0x23..=0x5b).contains(&b) || (0x5d..=0x7e).contains(&b))
+    !s.is_empty() && s.bytes().all(|b| b == 0x21 || (0x23..=0x5b).contains(&b) || (0x5d..=0x7e).contains(&b))
 }
 
 pub(crate) fn parse_hex32(s: &str) -> Option<[u8; 32]> {
@@ -394,10 +411,7 @@ impl AuthConfig {
             ));
         }
         if !(256..=65536).contains(&self.max_token_bytes) {
-            return Err(ConfigError::new(
-                format!("{key}.max_token_bytes"),
-                "must be between 256 and 65536",
-            ));
+            return Err(ConfigError::new(format!("{key}.max_token_bytes"), "must be between 256 and 65536"));
         }
         for (i, p) in self.unauthenticated_paths.iter().enumerate() {
             let base = p.strip_suffix('*').unwrap_or(p);
@@ -428,18 +442,10 @@ impl AuthConfig {
                     }
                     hmac_sha256::Hash::hash(p.as_bytes())
                 }
-                _ => {
-                    return Err(ConfigError::new(
-                        kk,
-                        "set exactly one of `key_sha256` or `key`",
-                    ))
-                }
+                _ => return Err(ConfigError::new(kk, "set exactly one of `key_sha256` or `key`")),
             };
             if let Some(j) = digests.iter().position(|d| *d == digest) {
-                return Err(ConfigError::new(
-                    kk,
-                    format!("duplicate API key (same key as api_keys[{j}])"),
-                ));
+                return Err(ConfigError::new(kk, format!("duplicate API key (same key as api_keys[{j}])")));
             }
             digests.push(digest);
             if !is_safe_client_id(&k.client_id) {
@@ -499,9 +505,7 @@ impl AuthConfig {
         let mut w = Vec::new();
         for (i, k) in self.api_keys.iter().enumerate() {
             if k.key.is_some() {
-                w.push(format!(
-                    "{key}.api_keys[{i}].key: plain-text API key; use key_sha256 in production"
-                ));
+                w.push(format!("{key}.api_keys[{i}].key: plain-text API key; use key_sha256 in production"));
             }
         }
         if self.enabled && self.api_keys.is_empty() && self.jwt.is_none() {
@@ -510,19 +514,16 @@ impl AuthConfig {
             ));
         }
         if !self.enabled {
-            w.push(format!(
-                "{key}.enabled: false: every caller is `anonymous` with anonymous_permissions"
-            ));
+            w.push(format!("{key}.enabled: false: every caller is `anonymous` with anonymous_permissions"));
         }
         if let Some(j) = &self.jwt {
             if j.issuer.is_none() {
-                w.push(format!("{key}.jwt.issuer: not set; tokens from any issuer holding a trusted key are accepted"));
+                w.push(format!(
+                    "{key}.jwt.issuer: not set; tokens from any issuer holding a trusted key are accepted"
+                ));
             }
         }
-        if self.enabled
-            && self.jwt.is_some()
-            && self.resource_metadata.authorization_servers.is_empty()
-        {
+        if self.enabled && self.jwt.is_some() && self.resource_metadata.authorization_servers.is_empty() {
             w.push(format!(
                 "{key}.resource_metadata.authorization_servers: empty; MCP clients cannot discover the authorization server"
             ));
@@ -558,16 +559,10 @@ impl JwtConfig {
     fn validate(&self, key: &str, resource: Option<&str>) -> Result<(), ConfigError> {
         if let Some(algs) = &self.algorithms {
             if algs.is_empty() {
-                return Err(ConfigError::new(
-                    format!("{key}.algorithms"),
-                    "must not be empty",
-                ));
+                return Err(ConfigError::new(format!("{key}.algorithms"), "must not be empty"));
             }
             if algs.contains(&JwtAlg::HS256) && self.hs256_secret.is_none() {
-                return Err(ConfigError::new(
-                    format!("{key}.algorithms"),
-                    "HS256 requires hs256_secret",
-                ));
+                return Err(ConfigError::new(format!("{key}.algorithms"), "HS256 requires hs256_secret"));
             }
             if self.hs256_secret.is_some() && !algs.contains(&JwtAlg::HS256) {
                 return Err(ConfigError::new(
@@ -578,10 +573,7 @@ impl JwtConfig {
         }
         if let Some(s) = &self.hs256_secret {
             if s.expose().len() < 32 {
-                return Err(ConfigError::new(
-                    format!("{key}.hs256_secret"),
-                    "must be at least 32 bytes",
-                ));
+                return Err(ConfigError::new(format!("{key}.hs256_secret"), "must be at least 32 bytes"));
             }
         }
         if self.effective_audiences(resource).is_empty() {
@@ -591,34 +583,19 @@ impl JwtConfig {
             ));
         }
         if self.audiences.iter().any(|a| a.is_empty()) {
-            return Err(ConfigError::new(
-                format!("{key}.audiences"),
-                "must not contain empty strings",
-            ));
+            return Err(ConfigError::new(format!("{key}.audiences"), "must not contain empty strings"));
         }
         if self.issuer.as_deref() == Some("") {
-            return Err(ConfigError::new(
-                format!("{key}.issuer"),
-                "must not be empty",
-            ));
+            return Err(ConfigError::new(format!("{key}.issuer"), "must not be empty"));
         }
         if self.leeway_secs > 600 {
-            return Err(ConfigError::new(
-                format!("{key}.leeway_secs"),
-                "must be at most 600",
-            ));
+            return Err(ConfigError::new(format!("{key}.leeway_secs"), "must be at most 600"));
         }
         if !(1..=100_000).contains(&self.cache_size) {
-            return Err(ConfigError::new(
-                format!("{key}.cache_size"),
-                "must be between 1 and 100000",
-            ));
+            return Err(ConfigError::new(format!("{key}.cache_size"), "must be between 1 and 100000"));
         }
         if self.cache_max_ttl_secs == 0 {
-            return Err(ConfigError::new(
-                format!("{key}.cache_max_ttl_secs"),
-                "must be at least 1",
-            ));
+            return Err(ConfigError::new(format!("{key}.cache_max_ttl_secs"), "must be at least 1"));
         }
         for (name, c) in [
             ("client_id", &self.claims.client_id),
@@ -626,9 +603,7 @@ impl JwtConfig {
             ("roles", &self.claims.roles),
             ("scopes", &self.claims.scopes),
         ] {
-            if c.names().iter().any(|n| n.is_empty())
-                || (name == "client_id" && c.names().is_empty())
-            {
+            if c.names().iter().any(|n| n.is_empty()) || (name == "client_id" && c.names().is_empty()) {
                 return Err(ConfigError::new(
                     format!("{key}.claims.{name}"),
                     "claim names must be non-empty",
@@ -661,40 +636,22 @@ impl JwtConfig {
         if let Some(r) = &self.remote_jwks {
             let rk = format!("{key}.remote_jwks");
             if r.cluster.is_empty() {
-                return Err(ConfigError::new(
-                    format!("{rk}.cluster"),
-                    "must not be empty",
-                ));
+                return Err(ConfigError::new(format!("{rk}.cluster"), "must not be empty"));
             }
             if !r.path.starts_with('/') || r.path.bytes().any(|b| !(0x21..=0x7e).contains(&b)) {
-                return Err(ConfigError::new(
-                    format!("{rk}.path"),
-                    "must be an absolute request path",
-                ));
+                return Err(ConfigError::new(format!("{rk}.path"), "must be an absolute request path"));
             }
             if r.authority.is_empty() || r.authority.bytes().any(|b| !(0x21..=0x7e).contains(&b)) {
-                return Err(ConfigError::new(
-                    format!("{rk}.authority"),
-                    "must be a host[:port]",
-                ));
+                return Err(ConfigError::new(format!("{rk}.authority"), "must be a host[:port]"));
             }
             if r.refresh_secs == 0 {
-                return Err(ConfigError::new(
-                    format!("{rk}.refresh_secs"),
-                    "must be at least 1",
-                ));
+                return Err(ConfigError::new(format!("{rk}.refresh_secs"), "must be at least 1"));
             }
             if r.min_refetch_secs == 0 {
-                return Err(ConfigError::new(
-                    format!("{rk}.min_refetch_secs"),
-                    "must be at least 1",
-                ));
+                return Err(ConfigError::new(format!("{rk}.min_refetch_secs"), "must be at least 1"));
             }
             if !(1..=60_000).contains(&r.timeout_ms) {
-                return Err(ConfigError::new(
-                    format!("{rk}.timeout_ms"),
-                    "must be between 1 and 60000",
-                ));
+                return Err(ConfigError::new(format!("{rk}.timeout_ms"), "must be between 1 and 60000"));
             }
         }
         if inline_keys == 0 && self.hs256_secret.is_none() && self.remote_jwks.is_none() {

@@ -50,10 +50,7 @@ pub(crate) struct VerifyKey {
 
 impl std::fmt::Debug for VerifyKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("VerifyKey")
-            .field("kid", &self.kid)
-            .field("alg", &self.alg)
-            .finish_non_exhaustive()
+        f.debug_struct("VerifyKey").field("kid", &self.kid).field("alg", &self.alg).finish_non_exhaustive()
     }
 }
 
@@ -99,38 +96,18 @@ fn rsa_keys(
     }
     let n = strip_leading_zeros(n);
     let mut out = Vec::new();
-    for alg in allowed
-        .iter()
-        .copied()
-        .filter(|a| a.is_rsa() && only.is_none_or(|o| o == *a))
-    {
+    for alg in allowed.iter().copied().filter(|a| a.is_rsa() && only.is_none_or(|o| o == *a)) {
         let material = match alg {
-            JwtAlg::RS256 => RS256PublicKey::from_components(n, e)
-                .ok()
-                .map(KeyMaterial::RS256),
-            JwtAlg::RS384 => RS384PublicKey::from_components(n, e)
-                .ok()
-                .map(KeyMaterial::RS384),
-            JwtAlg::RS512 => RS512PublicKey::from_components(n, e)
-                .ok()
-                .map(KeyMaterial::RS512),
-            JwtAlg::PS256 => PS256PublicKey::from_components(n, e)
-                .ok()
-                .map(KeyMaterial::PS256),
-            JwtAlg::PS384 => PS384PublicKey::from_components(n, e)
-                .ok()
-                .map(KeyMaterial::PS384),
-            JwtAlg::PS512 => PS512PublicKey::from_components(n, e)
-                .ok()
-                .map(KeyMaterial::PS512),
+            JwtAlg::RS256 => RS256PublicKey::from_components(n, e).ok().map(KeyMaterial::RS256),
+            JwtAlg::RS384 => RS384PublicKey::from_components(n, e).ok().map(KeyMaterial::RS384),
+            JwtAlg::RS512 => RS512PublicKey::from_components(n, e).ok().map(KeyMaterial::RS512),
+            JwtAlg::PS256 => PS256PublicKey::from_components(n, e).ok().map(KeyMaterial::PS256),
+            JwtAlg::PS384 => PS384PublicKey::from_components(n, e).ok().map(KeyMaterial::PS384),
+            JwtAlg::PS512 => PS512PublicKey::from_components(n, e).ok().map(KeyMaterial::PS512),
             _ => None,
         };
         if let Some(material) = material {
-            out.push(VerifyKey {
-                kid: kid.map(str::to_string),
-                alg,
-                material,
-            });
+            out.push(VerifyKey { kid: kid.map(str::to_string), alg, material });
         }
     }
     out
@@ -180,11 +157,7 @@ fn parse_jwk(k: &Value, allowed: &[JwtAlg]) -> Vec<VerifyKey> {
     let single = |alg: JwtAlg, material: Option<KeyMaterial>| -> Vec<VerifyKey> {
         match material {
             Some(material) if allowed.contains(&alg) && jwk_alg.is_none_or(|a| a == alg) => {
-                vec![VerifyKey {
-                    kid: kid.map(str::to_string),
-                    alg,
-                    material,
-                }]
+                vec![VerifyKey { kid: kid.map(str::to_string), alg, material }]
             }
             _ => Vec::new(),
         }
@@ -195,31 +168,18 @@ fn parse_jwk(k: &Value, allowed: &[JwtAlg]) -> Vec<VerifyKey> {
             _ => Vec::new(),
         },
         (Some("EC"), Some("P-256")) => {
-            let p = b64(obj.get("x"))
-                .zip(b64(obj.get("y")))
-                .and_then(|(x, y)| sec1(&x, &y, 32));
-            single(
-                JwtAlg::ES256,
-                p.and_then(|p| ES256PublicKey::from_bytes(&p).ok())
-                    .map(KeyMaterial::ES256),
-            )
+            let p = b64(obj.get("x")).zip(b64(obj.get("y"))).and_then(|(x, y)| sec1(&x, &y, 32));
+            single(JwtAlg::ES256, p.and_then(|p| ES256PublicKey::from_bytes(&p).ok()).map(KeyMaterial::ES256))
         }
         (Some("EC"), Some("P-384")) => {
-            let p = b64(obj.get("x"))
-                .zip(b64(obj.get("y")))
-                .and_then(|(x, y)| sec1(&x, &y, 48));
-            single(
-                JwtAlg::ES384,
-                p.and_then(|p| ES384PublicKey::from_bytes(&p).ok())
-                    .map(KeyMaterial::ES384),
-            )
+            let p = b64(obj.get("x")).zip(b64(obj.get("y"))).and_then(|(x, y)| sec1(&x, &y, 48));
+            single(JwtAlg::ES384, p.and_then(|p| ES384PublicKey::from_bytes(&p).ok()).map(KeyMaterial::ES384))
         }
         (Some("OKP"), Some("Ed25519")) => {
             let x = b64(obj.get("x")).filter(|x| x.len() == 32);
             single(
                 JwtAlg::EdDSA,
-                x.and_then(|x| Ed25519PublicKey::from_bytes(&x).ok())
-                    .map(KeyMaterial::EdDSA),
+                x.and_then(|x| Ed25519PublicKey::from_bytes(&x).ok()).map(KeyMaterial::EdDSA),
             )
         }
         _ => Vec::new(),
@@ -247,13 +207,7 @@ pub(crate) fn parse_pem(pem: &str, allowed: &[JwtAlg]) -> Vec<VerifyKey> {
     if pem.len() > 64 * 1024 || !pem.starts_with("-----BEGIN ") {
         return Vec::new();
     }
-    let one = |alg: JwtAlg, material: KeyMaterial| {
-        vec![VerifyKey {
-            kid: None,
-            alg,
-            material,
-        }]
-    };
+    let one = |alg: JwtAlg, material: KeyMaterial| vec![VerifyKey { kid: None, alg, material }];
     if let Ok(k) = ES256PublicKey::from_pem(pem) {
         return if allowed.contains(&JwtAlg::ES256) {
             one(JwtAlg::ES256, KeyMaterial::ES256(k))
@@ -313,30 +267,19 @@ pub(crate) struct JwksFetcher {
 
 impl JwksFetcher {
     pub fn new(cfg: RemoteJwksConfig) -> Self {
-        Self {
-            cfg,
-            last_attempt: None,
-            last_success: None,
-            in_flight_since: None,
-            fingerprint: None,
-        }
+        Self { cfg, last_attempt: None, last_success: None, in_flight_since: None, fingerprint: None }
     }
 
     /// A fetch whose response never came is forgotten after its timeout plus 5 s.
     pub fn in_flight(&self, now: u64) -> bool {
         match self.in_flight_since {
-            Some(t) => {
-                now < t
-                    .saturating_add(self.cfg.timeout_ms.div_ceil(1000))
-                    .saturating_add(5)
-            }
+            Some(t) => now < t.saturating_add(self.cfg.timeout_ms.div_ceil(1000)).saturating_add(5),
             None => false,
         }
     }
 
     fn spaced(&self, now: u64) -> bool {
-        self.last_attempt
-            .is_none_or(|t| now >= t.saturating_add(self.cfg.min_refetch_secs))
+        self.last_attempt.is_none_or(|t| now >= t.saturating_add(self.cfg.min_refetch_secs))
     }
 
     pub fn due(&self, now: u64, reason: FetchReason) -> bool {
@@ -345,9 +288,9 @@ impl JwksFetcher {
         }
         match reason {
             FetchReason::UnknownKid => true,
-            FetchReason::Timer => self
-                .last_success
-                .is_none_or(|t| now >= t.saturating_add(self.cfg.refresh_secs)),
+            FetchReason::Timer => {
+                self.last_success.is_none_or(|t| now >= t.saturating_add(self.cfg.refresh_secs))
+            }
         }
     }
 
@@ -388,12 +331,10 @@ pub(crate) fn parse_jwks_response(
         return Err("jwks fetch failed: empty body".to_string());
     }
     if body.len() > MAX_JWKS_BODY {
-        return Err(format!(
-            "jwks fetch failed: body larger than {MAX_JWKS_BODY} bytes"
-        ));
+        return Err(format!("jwks fetch failed: body larger than {MAX_JWKS_BODY} bytes"));
     }
-    let v: Value = serde_json::from_slice(body)
-        .map_err(|_| "jwks fetch failed: body is not JSON".to_string())?;
+    let v: Value =
+        serde_json::from_slice(body).map_err(|_| "jwks fetch failed: body is not JSON".to_string())?;
     let keys = parse_jwk_set(&v, allowed).map_err(|r| format!("jwks fetch failed: {r}"))?;
     if keys.is_empty() {
         return Err("jwks fetch failed: no usable signature key".to_string());
@@ -423,7 +364,8 @@ mod tests {
     fn parses_ec_okp_and_skips_unsupported() {
         let (_kp, ec) = es256_jwk("a");
         let ed = Ed25519KeyPair::generate();
-        let okp = json!({"kty":"OKP","crv":"Ed25519","kid":"b","x":B64URL.encode(ed.public_key().to_bytes())});
+        let okp =
+            json!({"kty":"OKP","crv":"Ed25519","kid":"b","x":B64URL.encode(ed.public_key().to_bytes())});
         let p384 = ES384KeyPair::generate();
         let raw = p384.public_key().public_key().to_bytes_uncompressed();
         let ec384 = json!({"kty":"EC","crv":"P-384","kid":"c","x":B64URL.encode(&raw[1..49]),"y":B64URL.encode(&raw[49..97])});
@@ -435,17 +377,10 @@ mod tests {
             {"kty":"OKP","crv":"Ed25519","x":"not base64!"},
             "garbage", 7, null]});
         let keys = parse_jwk_set(&set, &all()).unwrap();
-        let got: Vec<_> = keys
-            .iter()
-            .map(|k| (k.kid.clone().unwrap_or_default(), k.alg))
-            .collect();
+        let got: Vec<_> = keys.iter().map(|k| (k.kid.clone().unwrap_or_default(), k.alg)).collect();
         assert_eq!(
             got,
-            vec![
-                ("a".into(), JwtAlg::ES256),
-                ("b".into(), JwtAlg::EdDSA),
-                ("c".into(), JwtAlg::ES384)
-            ]
+            vec![("a".into(), JwtAlg::ES256), ("b".into(), JwtAlg::EdDSA), ("c".into(), JwtAlg::ES384)]
         );
         // Disallowed algorithm: ES256 keys dropped.
         let only_ed = parse_jwk_set(&set, &[JwtAlg::EdDSA]).unwrap();
@@ -458,16 +393,12 @@ mod tests {
     fn jwk_alg_must_match_key_type() {
         let (_kp, mut ec) = es256_jwk("a");
         ec["alg"] = json!("RS256");
-        assert!(parse_jwk_set(&json!({"keys":[ec]}), &all())
-            .unwrap()
-            .is_empty());
+        assert!(parse_jwk_set(&json!({"keys":[ec]}), &all()).unwrap().is_empty());
     }
 
     #[test]
     fn response_errors() {
-        assert!(parse_jwks_response(503, Some(b"{}"), &all())
-            .unwrap_err()
-            .contains("503"));
+        assert!(parse_jwks_response(503, Some(b"{}"), &all()).unwrap_err().contains("503"));
         assert!(parse_jwks_response(200, None, &all()).is_err());
         assert!(parse_jwks_response(200, Some(b"<html>"), &all()).is_err());
         assert!(parse_jwks_response(200, Some(br#"{"keys":[]}"#), &all()).is_err());
@@ -482,11 +413,7 @@ mod tests {
         assert!(parse_pem(&es, &[JwtAlg::RS256]).is_empty());
         let ed = Ed25519KeyPair::generate().public_key().to_pem();
         assert_eq!(parse_pem(&ed, &all())[0].alg, JwtAlg::EdDSA);
-        assert!(parse_pem(
-            "-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----",
-            &all()
-        )
-        .is_empty());
+        assert!(parse_pem("-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----", &all()).is_empty());
         assert!(parse_pem("hello", &all()).is_empty());
     }
 

@@ -19,6 +19,9 @@ const MAX_CANDIDATES: usize = 8;
 /// Values taken from one list claim (permissions, roles, scopes).
 const MAX_CLAIM_VALUES: usize = 256;
 
+/// Latest `now` passed to jwt-simple (year 2106), so its time arithmetic cannot overflow.
+const MAX_NOW: u64 = (1 << 32) - 1024;
+
 type Custom = Map<String, Value>;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -73,14 +76,10 @@ pub(crate) fn looks_like_jwt(t: &str) -> bool {
 
 fn map_error(e: &jwt_simple::Error) -> AuthFailure {
     match e.downcast_ref::<JWTError>() {
-        Some(JWTError::InvalidSignature | JWTError::InvalidAuthenticationTag) => {
-            AuthFailure::BadSignature
-        }
+        Some(JWTError::InvalidSignature | JWTError::InvalidAuthenticationTag) => AuthFailure::BadSignature,
         Some(JWTError::TokenHasExpired) => AuthFailure::Expired,
         Some(JWTError::TokenNotValidYet | JWTError::ClockDrift) => AuthFailure::NotYetValid,
-        Some(JWTError::RequiredIssuerMismatch | JWTError::RequiredIssuerMissing) => {
-            AuthFailure::WrongIssuer
-        }
+        Some(JWTError::RequiredIssuerMismatch | JWTError::RequiredIssuerMissing) => AuthFailure::WrongIssuer,
         Some(JWTError::RequiredAudienceMismatch | JWTError::RequiredAudienceMissing) => {
             AuthFailure::WrongAudience
         }
@@ -113,24 +112,9 @@ fn verify_with(
 fn claim<'a>(c: &'a JWTClaims<Custom>, name: &str) -> Option<std::borrow::Cow<'a, Value>> {
     use std::borrow::Cow;
     match name {
-        "sub" => {
-            return c
-                .subject
-                .as_ref()
-                .map(|s| Cow::Owned(Value::String(s.clone())))
-        }
-        "iss" => {
-            return c
-                .issuer
-                .as_ref()
-                .map(|s| Cow::Owned(Value::String(s.clone())))
-        }
-        "jti" => {
-            return c
-                .jwt_id
-                .as_ref()
-                .map(|s| Cow::Owned(Value::String(s.clone())))
-        }
+        "sub" => return c.subject.as_ref().map(|s| Cow::Owned(Value::String(s.clone()))),
+        "iss" => return c.issuer.as_ref().map(|s| Cow::Owned(Value::String(s.clone()))),
+        "jti" => return c.jwt_id.as_ref().map(|s| Cow::Owned(Value::String(s.clone()))),
         _ => {}
     }
     if let Some(v) = c.custom.get(name) {
@@ -158,11 +142,7 @@ pub(crate) fn claim_list(c: &JWTClaims<Custom>, names: &ClaimNames) -> Vec<Strin
     for n in names.names() {
         match claim(c, n).as_deref() {
             Some(Value::String(s)) => s.split_whitespace().for_each(&mut push),
-            Some(Value::Array(a)) => a
-                .iter()
-                .filter_map(Value::as_str)
-                .map(str::trim)
-                .for_each(&mut push),
+            Some(Value::Array(a)) => a.iter().filter_map(Value::as_str).map(str::trim).for_each(&mut push),
             _ => {}
         }
     }
@@ -170,11 +150,7 @@ pub(crate) fn claim_list(c: &JWTClaims<Custom>, names: &ClaimNames) -> Vec<Strin
 }
 
 impl JwtVerifier {
-    pub fn new(
-        cfg: &JwtConfig,
-        resource: Option<&str>,
-        max_token_bytes: usize,
-    ) -> Result<Self, String> {
+    pub fn new(cfg: &JwtConfig, resource: Option<&str>, max_token_bytes: usize) -> Result<Self, String> {
         let algs = cfg.effective_algorithms();
         let mut inline = Vec::new();
         if let Some(v) = &cfg.jwks {
@@ -217,6 +193,8 @@ impl JwtVerifier {
     }
 
     pub fn verify(&self, token: &str, now: u64) -> Result<Verified, JwtError> {
+        // jwt-simple keeps seconds in the upper 32 bits of a u64: keep `now + leeway` in range.
+        let now = now.min(MAX_NOW);
         let fail = |f| Err(JwtError::Fail(f));
         if token.len() > self.options.max_token_length.unwrap_or(0) || !looks_like_jwt(token) {
             return fail(AuthFailure::MalformedToken);
@@ -224,17 +202,11 @@ impl JwtVerifier {
         let Ok(meta) = Token::decode_metadata(token) else {
             return fail(AuthFailure::MalformedToken);
         };
-        let Some(alg) = JwtAlg::from_name(meta.algorithm()).filter(|a| self.algs.contains(a))
-        else {
+        let Some(alg) = JwtAlg::from_name(meta.algorithm()).filter(|a| self.algs.contains(a)) else {
             return fail(AuthFailure::AlgorithmNotAllowed);
         };
         let kid = meta.key_id();
-        let all = || {
-            self.inline
-                .iter()
-                .chain(self.remote.iter())
-                .filter(|k| k.alg == alg)
-        };
+        let all = || self.inline.iter().chain(self.remote.iter()).filter(|k| k.alg == alg);
         let mut candidates: Vec<&VerifyKey> = match kid {
             Some(kid) => {
                 let exact: Vec<_> = all().filter(|k| k.kid.as_deref() == Some(kid)).collect();
@@ -251,11 +223,7 @@ impl JwtVerifier {
             if self.remote_configured {
                 return Err(JwtError::UnknownKey);
             }
-            return fail(if kid.is_some() {
-                AuthFailure::UnknownKid
-            } else {
-                AuthFailure::KeysUnavailable
-            });
+            return fail(if kid.is_some() { AuthFailure::UnknownKid } else { AuthFailure::KeysUnavailable });
         }
         let mut last = AuthFailure::BadSignature;
         let mut claims = None;

@@ -36,9 +36,8 @@ fn safe_scheme(scheme: &str) -> &'static str {
 fn safe_authority(a: &str) -> &str {
     let ok = !a.is_empty()
         && a.len() <= 255
-        && a.bytes().all(|b| {
-            b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':' | b'[' | b']' | b'_')
-        });
+        && a.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':' | b'[' | b']' | b'_'));
     if ok {
         a
     } else {
@@ -142,19 +141,11 @@ impl ResourceMetadata {
         let suffix = prm_suffix(request_path)?;
         let resource = match &self.cfg.resource {
             Some(r) => r.clone(),
-            None => format!(
-                "{}://{}{}",
-                safe_scheme(scheme),
-                safe_authority(authority),
-                safe_path(suffix)
-            ),
+            None => format!("{}://{}{}", safe_scheme(scheme), safe_authority(authority), safe_path(suffix)),
         };
         let mut doc = Map::new();
         doc.insert("resource".into(), Value::String(resource));
-        doc.insert(
-            "authorization_servers".into(),
-            json!(self.cfg.authorization_servers),
-        );
+        doc.insert("authorization_servers".into(), json!(self.cfg.authorization_servers));
         if !self.cfg.scopes_supported.is_empty() {
             doc.insert("scopes_supported".into(), json!(self.cfg.scopes_supported));
         }
@@ -169,13 +160,7 @@ impl ResourceMetadata {
     }
 
     /// The `WWW-Authenticate` header value.
-    pub fn challenge(
-        &self,
-        kind: Challenge<'_>,
-        mcp_path: &str,
-        scheme: &str,
-        authority: &str,
-    ) -> String {
+    pub fn challenge(&self, kind: Challenge<'_>, mcp_path: &str, scheme: &str, authority: &str) -> String {
         let url = self.metadata_url(mcp_path, scheme, authority);
         let known = safe_scope(&self.cfg.scopes_supported.join(" "));
         let scope_part = |s: &str| {
@@ -190,10 +175,7 @@ impl ResourceMetadata {
                 format!("Bearer resource_metadata=\"{url}\"{}", scope_part(&known))
             }
             Challenge::InvalidToken => {
-                format!(
-                    "Bearer error=\"invalid_token\", resource_metadata=\"{url}\"{}",
-                    scope_part(&known)
-                )
+                format!("Bearer error=\"invalid_token\", resource_metadata=\"{url}\"{}", scope_part(&known))
             }
             Challenge::InsufficientScope(needed) => format!(
                 "Bearer error=\"insufficient_scope\", scope=\"{}\", resource_metadata=\"{url}\"",
@@ -220,14 +202,8 @@ mod tests {
 
     #[test]
     fn prm_paths() {
-        assert_eq!(
-            prm_suffix("/.well-known/oauth-protected-resource"),
-            Some("")
-        );
-        assert_eq!(
-            prm_suffix("/.well-known/oauth-protected-resource/mcp?x=1"),
-            Some("/mcp")
-        );
+        assert_eq!(prm_suffix("/.well-known/oauth-protected-resource"), Some(""));
+        assert_eq!(prm_suffix("/.well-known/oauth-protected-resource/mcp?x=1"), Some("/mcp"));
         assert_eq!(prm_suffix("/.well-known/oauth-protected-resourcex"), None);
         assert_eq!(prm_suffix("/mcp"), None);
     }
@@ -236,19 +212,12 @@ mod tests {
     fn document_fields() {
         let d: Value = serde_json::from_str(
             &rm(None)
-                .document(
-                    "/.well-known/oauth-protected-resource/mcp",
-                    "http",
-                    "127.0.0.1:9020",
-                )
+                .document("/.well-known/oauth-protected-resource/mcp", "http", "127.0.0.1:9020")
                 .unwrap(),
         )
         .unwrap();
         assert_eq!(d["resource"], "http://127.0.0.1:9020/mcp");
-        assert_eq!(
-            d["authorization_servers"][0],
-            "https://idp.example.com/realms/mcp"
-        );
+        assert_eq!(d["authorization_servers"][0], "https://idp.example.com/realms/mcp");
         assert_eq!(d["scopes_supported"], json!(["mcp:tools", "mcp:read"]));
         assert_eq!(d["bearer_methods_supported"], json!(["header"]));
         assert_eq!(d["resource_name"], "Gateway");
@@ -282,11 +251,15 @@ mod tests {
         );
         assert_eq!(
             r.challenge(Challenge::InvalidToken, "/mcp", "http", "x"),
-            format!("Bearer error=\"invalid_token\", resource_metadata=\"{url}\", scope=\"mcp:tools mcp:read\"")
+            format!(
+                "Bearer error=\"invalid_token\", resource_metadata=\"{url}\", scope=\"mcp:tools mcp:read\""
+            )
         );
         assert_eq!(
             r.challenge(Challenge::InsufficientScope("mcp:admin \"x"), "/mcp", "http", "x"),
-            format!("Bearer error=\"insufficient_scope\", scope=\"mcp:admin x\", resource_metadata=\"{url}\"")
+            format!(
+                "Bearer error=\"insufficient_scope\", scope=\"mcp:admin x\", resource_metadata=\"{url}\""
+            )
         );
         let bare = ResourceMetadata::new(&ResourceMetadataConfig::default());
         assert_eq!(

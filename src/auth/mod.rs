@@ -215,11 +215,7 @@ impl Authenticator {
             ),
             None => None,
         };
-        let fetcher = cfg
-            .jwt
-            .as_ref()
-            .and_then(|j| j.remote_jwks.clone())
-            .map(jwks::JwksFetcher::new);
+        let fetcher = cfg.jwt.as_ref().and_then(|j| j.remote_jwks.clone()).map(jwks::JwksFetcher::new);
         let unauthenticated = cfg
             .unauthenticated_paths
             .iter()
@@ -277,11 +273,7 @@ impl Authenticator {
         if key.is_empty() || key.len() > self.max_token_bytes {
             return AuthOutcome::Invalid(AuthFailure::MalformedToken);
         }
-        match self
-            .api_keys
-            .lookup(key)
-            .and_then(|i| self.api_keys.identity(i))
-        {
+        match self.api_keys.lookup(key).and_then(|i| self.api_keys.identity(i)) {
             Some(id) => AuthOutcome::Authenticated(id),
             None => AuthOutcome::Invalid(AuthFailure::UnknownApiKey),
         }
@@ -304,9 +296,7 @@ impl Authenticator {
         match verifier.verify(token, now) {
             Ok(v) => {
                 let cap = now.saturating_add(self.cache_max_ttl);
-                let until = v
-                    .expires_at
-                    .map_or(cap, |e| e.saturating_add(verifier.leeway_secs).min(cap));
+                let until = v.expires_at.map_or(cap, |e| e.saturating_add(verifier.leeway_secs).min(cap));
                 self.cache.insert(digest, v.identity.clone(), until, now);
                 AuthOutcome::Authenticated(v.identity)
             }
@@ -393,13 +383,7 @@ impl Authenticator {
     }
 
     /// The `WWW-Authenticate` value for a 401 (`Missing`, `InvalidToken`) or 403 (`InsufficientScope`).
-    pub fn challenge(
-        &self,
-        kind: Challenge<'_>,
-        mcp_path: &str,
-        scheme: &str,
-        authority: &str,
-    ) -> String {
+    pub fn challenge(&self, kind: Challenge<'_>, mcp_path: &str, scheme: &str, authority: &str) -> String {
         self.metadata.challenge(kind, mcp_path, scheme, authority)
     }
 

@@ -41,14 +41,9 @@ pub(crate) struct Constraint {
 /// Parses `{ "<arg>": {prefix|equals|one_of|glob: .., normalize: "path"|"none"}, .. }`.
 /// `key` is the config key of the object; errors name the offending sub-key.
 pub(crate) fn parse_constraints(v: &Value, key: &str) -> Result<Vec<Constraint>, (String, String)> {
-    let obj = v
-        .as_object()
-        .ok_or_else(|| (key.to_string(), "must be an object".to_string()))?;
+    let obj = v.as_object().ok_or_else(|| (key.to_string(), "must be an object".to_string()))?;
     if obj.is_empty() {
-        return Err((
-            key.to_string(),
-            "must name at least one argument".to_string(),
-        ));
+        return Err((key.to_string(), "must name at least one argument".to_string()));
     }
     let mut out = Vec::with_capacity(obj.len());
     for (arg, spec) in obj {
@@ -60,9 +55,8 @@ pub(crate) fn parse_constraints(v: &Value, key: &str) -> Result<Vec<Constraint>,
 
 fn parse_one(arg: &str, spec: &Value, key: &str) -> Result<Constraint, (String, String)> {
     let err = |k: String, m: &str| (k, m.to_string());
-    let obj: &Map<String, Value> = spec
-        .as_object()
-        .ok_or_else(|| err(key.to_string(), "must be an object"))?;
+    let obj: &Map<String, Value> =
+        spec.as_object().ok_or_else(|| err(key.to_string(), "must be an object"))?;
     let mut normalize = Normalize::Path;
     let mut test: Option<(&str, &Value)> = None;
     for (name, val) in obj {
@@ -77,35 +71,22 @@ fn parse_one(arg: &str, spec: &Value, key: &str) -> Result<Constraint, (String, 
             }
             "equals" | "one_of" | "prefix" | "glob" => {
                 if test.is_some() {
-                    return Err(err(
-                        k,
-                        "only one of equals, one_of, prefix, glob may be given",
-                    ));
+                    return Err(err(k, "only one of equals, one_of, prefix, glob may be given"));
                 }
                 test = Some((name.as_str(), val));
             }
-            _ => {
-                return Err(err(
-                    k,
-                    "unknown key (expected equals, one_of, prefix, glob, normalize)",
-                ))
-            }
+            _ => return Err(err(k, "unknown key (expected equals, one_of, prefix, glob, normalize)")),
         }
     }
     let (name, val) =
         test.ok_or_else(|| err(key.to_string(), "needs one of equals, one_of, prefix, glob"))?;
     let k = format!("{key}.{name}");
     let lit = |v: &Value, k: &str| -> Result<Vec<u8>, (String, String)> {
-        let s = v
-            .as_str()
-            .ok_or_else(|| err(k.to_string(), "must be a string"))?;
+        let s = v.as_str().ok_or_else(|| err(k.to_string(), "must be a string"))?;
         match normalize {
             Normalize::None => Ok(s.as_bytes().to_vec()),
             Normalize::Path => normalize_path(s.as_bytes()).ok_or_else(|| {
-                err(
-                    k.to_string(),
-                    "is not a valid path (empty, NUL/control byte or backslash)",
-                )
+                err(k.to_string(), "is not a valid path (empty, NUL/control byte or backslash)")
             }),
         }
     };
@@ -114,17 +95,12 @@ fn parse_one(arg: &str, spec: &Value, key: &str) -> Result<Constraint, (String, 
         "prefix" => {
             let p = lit(val, &k)?;
             if normalize == Normalize::Path && (p == b"." || p.starts_with(b"..")) {
-                return Err(err(
-                    k,
-                    "a path prefix must not normalise to `.` or start with `..`",
-                ));
+                return Err(err(k, "a path prefix must not normalise to `.` or start with `..`"));
             }
             Test::Prefix(p)
         }
         "one_of" => {
-            let arr = val
-                .as_array()
-                .ok_or_else(|| err(k.clone(), "must be an array of strings"))?;
+            let arr = val.as_array().ok_or_else(|| err(k.clone(), "must be an array of strings"))?;
             if arr.is_empty() {
                 return Err(err(k, "must not be empty"));
             }
@@ -135,25 +111,17 @@ fn parse_one(arg: &str, spec: &Value, key: &str) -> Result<Constraint, (String, 
             Test::OneOf(opts)
         }
         _ => {
-            let s = val
-                .as_str()
-                .ok_or_else(|| err(k.clone(), "must be a string"))?;
+            let s = val.as_str().ok_or_else(|| err(k.clone(), "must be a string"))?;
             Test::Glob(Glob::new(s).map_err(|m| (k.clone(), m))?)
         }
     };
-    Ok(Constraint {
-        arg: arg.to_string(),
-        normalize,
-        test,
-    })
+    Ok(Constraint { arg: arg.to_string(), normalize, test })
 }
 
 impl Constraint {
     /// True when `arguments.<arg>` is a string that passes the test.
     pub(crate) fn check(&self, arguments: Option<&Value>) -> bool {
-        let Some(Value::String(v)) = arguments
-            .and_then(|a| a.as_object())
-            .and_then(|m| m.get(&self.arg))
+        let Some(Value::String(v)) = arguments.and_then(|a| a.as_object()).and_then(|m| m.get(&self.arg))
         else {
             return false;
         };
@@ -188,8 +156,7 @@ impl Constraint {
                 // `/data/sandbox2`.
                 Normalize::Path => {
                     v == p.as_slice()
-                        || (v.starts_with(p)
-                            && (p.ends_with(b"/") || v.get(p.len()) == Some(&b'/')))
+                        || (v.starts_with(p) && (p.ends_with(b"/") || v.get(p.len()) == Some(&b'/')))
                 }
             },
         }
@@ -243,10 +210,9 @@ pub(crate) fn percent_decode(s: &[u8]) -> Vec<u8> {
     while i < s.len() {
         let b = s.get(i).copied().unwrap_or(0);
         if b == b'%' {
-            if let (Some(h), Some(l)) = (
-                s.get(i + 1).and_then(|c| hex(*c)),
-                s.get(i + 2).and_then(|c| hex(*c)),
-            ) {
+            if let (Some(h), Some(l)) =
+                (s.get(i + 1).and_then(|c| hex(*c)), s.get(i + 2).and_then(|c| hex(*c)))
+            {
                 out.push(h * 16 + l);
                 i += 3;
                 continue;
@@ -274,15 +240,10 @@ fn hex(c: u8) -> Option<u8> {
 pub(crate) fn uri_is_suspicious(uri: &str) -> bool {
     let mut current = uri.as_bytes().to_vec();
     for _ in 0..=MAX_DECODE_ROUNDS {
-        let path_end = current
-            .iter()
-            .position(|&b| b == b'?' || b == b'#')
-            .unwrap_or(current.len());
+        let path_end = current.iter().position(|&b| b == b'?' || b == b'#').unwrap_or(current.len());
         let path = current.get(..path_end).unwrap_or_default();
         if current.iter().any(|&b| b < 0x20 || b == 0x7f || b == b'\\')
-            || path
-                .split(|&b| b == b'/')
-                .any(|seg| seg == b"." || seg == b"..")
+            || path.split(|&b| b == b'/').any(|seg| seg == b"." || seg == b"..")
         {
             return true;
         }
@@ -306,10 +267,7 @@ mod tests {
 
     #[test]
     fn normalisation() {
-        assert_eq!(
-            n("/data//sandbox/./a/../b/"),
-            Some("/data/sandbox/b".into())
-        );
+        assert_eq!(n("/data//sandbox/./a/../b/"), Some("/data/sandbox/b".into()));
         assert_eq!(n("/../../etc"), Some("/etc".into()));
         assert_eq!(n("a/../../b"), Some("../b".into()));
         assert_eq!(n("./"), Some(".".into()));
@@ -323,10 +281,7 @@ mod tests {
     fn constraint(spec: Value) -> Constraint {
         let parsed = parse_constraints(&json!({ "path": spec }), "k");
         assert!(parsed.is_ok(), "{parsed:?}");
-        parsed
-            .ok()
-            .and_then(|mut v| v.pop())
-            .unwrap_or_else(|| unreachable!())
+        parsed.ok().and_then(|mut v| v.pop()).unwrap_or_else(|| unreachable!())
     }
 
     fn ok(c: &Constraint, path: Value) -> bool {
@@ -339,31 +294,19 @@ mod tests {
         assert!(ok(&c, json!("/data/sandbox/a.txt")));
         assert!(ok(&c, json!("/data/sandbox")));
         assert!(ok(&c, json!("/data//sandbox/./x/../y")));
-        assert!(
-            ok(&c, json!("/data/sandbox/%41.txt")),
-            "decodes to a name inside"
-        );
+        assert!(ok(&c, json!("/data/sandbox/%41.txt")), "decodes to a name inside");
         assert!(!ok(&c, json!("/data/sandbox2/a")));
         assert!(!ok(&c, json!("/data/sandbox/../etc/passwd")));
         assert!(!ok(&c, json!("/data/sandbox/a/../../etc")));
         assert!(!ok(&c, json!("/data/sandbox/%2e%2e/etc/passwd")));
         assert!(!ok(&c, json!("/data/sandbox/%2E%2E%2Fetc")));
         assert!(!ok(&c, json!("/data/sandbox/..%2f..%2fetc")));
-        assert!(
-            !ok(&c, json!("/data/sandbox/%252e%252e/etc")),
-            "double encoding"
-        );
-        assert!(
-            !ok(&c, json!("/data/sandbox/%25252525252e")),
-            "does not settle"
-        );
+        assert!(!ok(&c, json!("/data/sandbox/%252e%252e/etc")), "double encoding");
+        assert!(!ok(&c, json!("/data/sandbox/%25252525252e")), "does not settle");
         assert!(!ok(&c, json!("/data/sandbox/a\u{0}b")));
         assert!(!ok(&c, json!("/data/sandbox/a%00b")));
         assert!(!ok(&c, json!("/data/sandbox\\..\\..\\etc")));
-        assert!(
-            !ok(&c, json!("data/sandbox/a")),
-            "relative path is not under an absolute prefix"
-        );
+        assert!(!ok(&c, json!("data/sandbox/a")), "relative path is not under an absolute prefix");
         assert!(!ok(&c, json!(42)));
         assert!(!ok(&c, json!(["/data/sandbox/a"])));
         assert!(!c.check(Some(&json!({"other": "/data/sandbox/a"}))));
@@ -390,10 +333,7 @@ mod tests {
     #[test]
     fn bad_specs_name_the_key() {
         let e = parse_constraints(&json!({"path": {"prefx": "/a"}}), "x.arguments");
-        assert_eq!(
-            e.err().map(|e| e.0),
-            Some("x.arguments.path.prefx".to_string())
-        );
+        assert_eq!(e.err().map(|e| e.0), Some("x.arguments.path.prefx".to_string()));
         let e = parse_constraints(&json!({"path": {"prefix": "/a", "equals": "/b"}}), "x");
         assert!(e.is_err());
         let e = parse_constraints(&json!({"path": {"prefix": "../a"}}), "x");

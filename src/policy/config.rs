@@ -99,60 +99,32 @@ impl AuthorizationConfig {
     pub(crate) fn compile(&self, key: &str) -> Result<Compiled, ConfigError> {
         let mut default_methods = Vec::with_capacity(self.default_methods.len());
         for (i, m) in self.default_methods.iter().enumerate() {
-            let g = Glob::new(m)
-                .map_err(|e| ConfigError::new(format!("{key}.default_methods[{i}]"), e))?;
+            let g = Glob::new(m).map_err(|e| ConfigError::new(format!("{key}.default_methods[{i}]"), e))?;
             default_methods.push(g);
         }
         let mut roles = HashMap::new();
         for name in self.roles.keys() {
             if name.is_empty() {
-                return Err(ConfigError::new(
-                    format!("{key}.roles"),
-                    "role names must not be empty",
-                ));
+                return Err(ConfigError::new(format!("{key}.roles"), "role names must not be empty"));
             }
             let mut set = RuleSet::default();
             let mut stack = Vec::new();
             let mut budget = EXPANSION_BUDGET;
-            self.expand(
-                key,
-                "roles",
-                name,
-                &self.roles,
-                &mut stack,
-                &mut budget,
-                &mut set,
-            )?;
+            self.expand(key, "roles", name, &self.roles, &mut stack, &mut budget, &mut set)?;
             roles.insert(name.clone(), set);
         }
         let mut scopes = Vec::new();
         for name in self.scopes.keys() {
             if name.is_empty() {
-                return Err(ConfigError::new(
-                    format!("{key}.scopes"),
-                    "scope names must not be empty",
-                ));
+                return Err(ConfigError::new(format!("{key}.scopes"), "scope names must not be empty"));
             }
             let mut set = RuleSet::default();
             let mut stack = Vec::new();
             let mut budget = EXPANSION_BUDGET;
-            self.expand(
-                key,
-                "scopes",
-                name,
-                &self.scopes,
-                &mut stack,
-                &mut budget,
-                &mut set,
-            )?;
+            self.expand(key, "scopes", name, &self.scopes, &mut stack, &mut budget, &mut set)?;
             scopes.push((name.clone(), set));
         }
-        Ok(Compiled {
-            default: self.default,
-            default_methods,
-            roles,
-            scopes,
-        })
+        Ok(Compiled { default: self.default, default_methods, roles, scopes })
     }
 
     /// Appends the rules of `table[name]` (following `role:` references, depth-first, cycles are
@@ -168,20 +140,13 @@ impl AuthorizationConfig {
         budget: &mut usize,
         out: &mut RuleSet,
     ) -> Result<(), ConfigError> {
-        let origin = if table_name == "roles" {
-            format!("role:{name}")
-        } else {
-            format!("scope:{name}")
-        };
+        let origin = if table_name == "roles" { format!("role:{name}") } else { format!("scope:{name}") };
         let entries = table.get(name).map(Vec::as_slice).unwrap_or_default();
         stack.push(format!("{table_name}.{name}"));
         for (i, v) in entries.iter().enumerate() {
             let ekey = format!("{key}.{table_name}.{name}[{i}]");
             if *budget == 0 {
-                return Err(ConfigError::new(
-                    ekey,
-                    "role expansion exceeds 100000 entries",
-                ));
+                return Err(ConfigError::new(ekey, "role expansion exceeds 100000 entries"));
             }
             *budget -= 1;
             let entry = parse_entry(v, &ekey).map_err(|(k, m)| ConfigError::new(k, m))?;
@@ -192,10 +157,7 @@ impl AuthorizationConfig {
                     }
                     let marker = format!("roles.{r}");
                     if stack.contains(&marker) {
-                        return Err(ConfigError::new(
-                            ekey,
-                            format!("role `{r}` includes itself"),
-                        ));
+                        return Err(ConfigError::new(ekey, format!("role `{r}` includes itself")));
                     }
                     if stack.len() > 32 {
                         return Err(ConfigError::new(ekey, "role nesting deeper than 32"));
@@ -234,10 +196,7 @@ mod tests {
     }
 
     fn err_key(json: &str) -> Option<String> {
-        cfg(json)
-            .ok()
-            .and_then(|c| c.validate("security.authorization").err())
-            .map(|e| e.key)
+        cfg(json).ok().and_then(|c| c.validate("security.authorization").err()).map(|e| e.key)
     }
 
     #[test]
@@ -254,50 +213,25 @@ mod tests {
     #[test]
     fn errors_name_keys() {
         let p = "security.authorization";
-        assert_eq!(
-            err_key(r#"{"roles":{"r":["fs"]}}"#),
-            Some(format!("{p}.roles.r[0]"))
-        );
-        assert_eq!(
-            err_key(r#"{"roles":{"r":["*","role:nope"]}}"#),
-            Some(format!("{p}.roles.r[1]"))
-        );
-        assert_eq!(
-            err_key(r#"{"roles":{"a":["role:b"],"b":["role:a"]}}"#),
-            Some(format!("{p}.roles.b[0]"))
-        );
-        assert_eq!(
-            err_key(r#"{"scopes":{"s":["role:nope"]}}"#),
-            Some(format!("{p}.scopes.s[0]"))
-        );
-        assert_eq!(
-            err_key(r#"{"default_methods":[""]}"#),
-            Some(format!("{p}.default_methods[0]"))
-        );
+        assert_eq!(err_key(r#"{"roles":{"r":["fs"]}}"#), Some(format!("{p}.roles.r[0]")));
+        assert_eq!(err_key(r#"{"roles":{"r":["*","role:nope"]}}"#), Some(format!("{p}.roles.r[1]")));
+        assert_eq!(err_key(r#"{"roles":{"a":["role:b"],"b":["role:a"]}}"#), Some(format!("{p}.roles.b[0]")));
+        assert_eq!(err_key(r#"{"scopes":{"s":["role:nope"]}}"#), Some(format!("{p}.scopes.s[0]")));
+        assert_eq!(err_key(r#"{"default_methods":[""]}"#), Some(format!("{p}.default_methods[0]")));
         assert_eq!(
             err_key(r#"{"roles":{"w":[{"pattern":"fs/w","arguments":{"path":{"prefix":3}}}]}}"#),
             Some(format!("{p}.roles.w[0].arguments.path.prefix"))
         );
         assert_eq!(
-            err_key(
-                r#"{"roles":{"w":[{"pattern":"!fs/w","arguments":{"path":{"prefix":"/a"}}}]}}"#
-            ),
+            err_key(r#"{"roles":{"w":[{"pattern":"!fs/w","arguments":{"path":{"prefix":"/a"}}}]}}"#),
             Some(format!("{p}.roles.w[0].arguments"))
         );
         assert_eq!(
-            err_key(
-                r#"{"roles":{"w":[{"pattern":"fs/resource:x","arguments":{"p":{"equals":"a"}}}]}}"#
-            ),
+            err_key(r#"{"roles":{"w":[{"pattern":"fs/resource:x","arguments":{"p":{"equals":"a"}}}]}}"#),
             Some(format!("{p}.roles.w[0].arguments"))
         );
-        assert_eq!(
-            err_key(r#"{"roles":{"w":[{"patern":"fs/w"}]}}"#),
-            Some(format!("{p}.roles.w[0].patern"))
-        );
-        assert_eq!(
-            err_key(r#"{"roles":{"w":[1]}}"#),
-            Some(format!("{p}.roles.w[0]"))
-        );
+        assert_eq!(err_key(r#"{"roles":{"w":[{"patern":"fs/w"}]}}"#), Some(format!("{p}.roles.w[0].patern")));
+        assert_eq!(err_key(r#"{"roles":{"w":[1]}}"#), Some(format!("{p}.roles.w[0]")));
         assert_eq!(err_key(r#"{"roles":{"a":["role:b"],"b":["*"]}}"#), None);
     }
 }

@@ -24,11 +24,7 @@ enum GlobKind {
     /// No star: byte equality.
     Literal(Vec<u8>),
     /// `head * mid_1 * ... * mid_n * tail`.
-    Star {
-        head: Vec<u8>,
-        mids: Vec<Piece>,
-        tail: Vec<u8>,
-    },
+    Star { head: Vec<u8>, mids: Vec<Piece>, tail: Vec<u8> },
 }
 
 #[derive(Debug, Clone)]
@@ -105,10 +101,7 @@ impl Glob {
             let mids = it.filter(|p| !p.is_empty()).map(Piece::new).collect();
             GlobKind::Star { head, mids, tail }
         };
-        Ok(Glob {
-            source: pattern.to_string(),
-            kind,
-        })
+        Ok(Glob { source: pattern.to_string(), kind })
     }
 
     pub(crate) fn source(&self) -> &str {
@@ -123,15 +116,26 @@ impl Glob {
         }
     }
 
+    /// The first byte every match starts with, when the glob starts with a literal.
+    pub(crate) fn first_byte(&self) -> Option<u8> {
+        match &self.kind {
+            GlobKind::Literal(l) => l.first().copied(),
+            GlobKind::Star { head, .. } => head.first().copied(),
+        }
+    }
+
     pub(crate) fn is_match(&self, subject: &str) -> bool {
         self.is_match_bytes(subject.as_bytes())
     }
 
     pub(crate) fn is_match_bytes(&self, s: &[u8]) -> bool {
         match &self.kind {
-            GlobKind::Literal(l) => l.as_slice() == s,
+            GlobKind::Literal(l) => l.len() == s.len() && bytes_eq(l, s),
             GlobKind::Star { head, mids, tail } => {
-                if s.len() < head.len() + tail.len() || !s.starts_with(head) || !s.ends_with(tail) {
+                if s.len() < head.len() + tail.len()
+                    || !bytes_eq(head, s.get(..head.len()).unwrap_or_default())
+                    || !bytes_eq(tail, s.get(s.len() - tail.len()..).unwrap_or_default())
+                {
                     return false;
                 }
                 let mut rest = s.get(head.len()..s.len() - tail.len()).unwrap_or_default();
@@ -145,6 +149,13 @@ impl Glob {
             }
         }
     }
+}
+
+/// Byte equality of equal-length slices without a libc `memcmp` call (patterns and names are
+/// short; the call overhead dominated in measurements).
+#[inline]
+fn bytes_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x == y)
 }
 
 fn push_byte(pieces: &mut [Vec<u8>], b: u8) {
@@ -210,10 +221,6 @@ mod tests {
         assert!(g.is_ok());
         let start = std::time::Instant::now();
         assert!(!g.map(|g| g.is_match(&subject)).unwrap_or(true));
-        assert!(
-            start.elapsed().as_millis() < 500,
-            "took {:?}",
-            start.elapsed()
-        );
+        assert!(start.elapsed().as_millis() < 500, "took {:?}", start.elapsed());
     }
 }

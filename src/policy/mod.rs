@@ -162,22 +162,21 @@ const MAX_NAME_IN_MESSAGE: usize = 128;
 
 impl Policy {
     pub fn new(cfg: &crate::config::Config) -> Result<Policy, ConfigError> {
-        let compiled = cfg
-            .security
-            .authorization
-            .compile("security.authorization")?;
+        let compiled = cfg.security.authorization.compile("security.authorization")?;
         let mut backends = HashMap::new();
         for (i, b) in cfg.backends.iter().enumerate() {
             let mut rules = BackendRules::default();
             for (j, p) in b.allowed_tools.iter().enumerate() {
-                rules.allowed.push(Glob::new(p).map_err(|e| {
-                    ConfigError::new(format!("backends[{i}].allowed_tools[{j}]"), e)
-                })?);
+                rules.allowed.push(
+                    Glob::new(p)
+                        .map_err(|e| ConfigError::new(format!("backends[{i}].allowed_tools[{j}]"), e))?,
+                );
             }
             for (j, p) in b.denied_tools.iter().enumerate() {
-                rules.denied.push(Glob::new(p).map_err(|e| {
-                    ConfigError::new(format!("backends[{i}].denied_tools[{j}]"), e)
-                })?);
+                rules.denied.push(
+                    Glob::new(p)
+                        .map_err(|e| ConfigError::new(format!("backends[{i}].denied_tools[{j}]"), e))?,
+                );
             }
             backends.insert(b.name.clone(), rules);
         }
@@ -277,44 +276,25 @@ impl Policy {
                 ListKind::Prompts => Item::Prompt(&bare),
                 ListKind::Resources => Item::Resource(&bare),
             };
-            let target = Target {
-                method,
-                backend: &backend,
-                item,
-                arguments: None,
-            };
+            let target = Target { method, backend: &backend, item, arguments: None };
             self.decide(&p, None, &target, false).decision.allowed
         });
         before - items.len()
     }
 
     fn decide(&self, p: &Principal, extra: Option<&RuleSet>, t: &Target, check_args: bool) -> Core {
-        let sets = || {
-            std::iter::once(&p.direct)
-                .chain(p.sets.iter().copied())
-                .chain(extra)
-        };
+        let sets = || std::iter::once(&p.direct).chain(p.sets.iter().copied()).chain(extra);
         let mut buf = Vec::new();
 
         // 1. Method.
         let item_method = item_kind_for(t.method);
-        let method_rule = match eval(
-            sets(),
-            &mut buf,
-            |s, b| s.method_matches(t.method, b),
-            |_| true,
-        ) {
+        let method_rule = match eval(sets(), &mut buf, |s, b| s.method_matches(t.method, b), |_| true) {
             Outcome::Deny(r) => return deny(r.label.clone(), method_msg(t.method), false),
             Outcome::Allow(r) | Outcome::ArgsFailed(r) => r.label.clone(),
             Outcome::NoMatch => {
                 if item_method.is_some() {
                     "item_method".to_string()
-                } else if let Some(g) = self
-                    .compiled
-                    .default_methods
-                    .iter()
-                    .find(|g| g.is_match(t.method))
-                {
+                } else if let Some(g) = self.compiled.default_methods.iter().find(|g| g.is_match(t.method)) {
                     format!("default_methods {}", g.source())
                 } else if self.compiled.default == DefaultEffect::Allow {
                     "default_allow".to_string()
@@ -340,27 +320,16 @@ impl Policy {
             Item::Resource(n) => (Kind::Resource, n),
             Item::Prompt(n) => (Kind::Prompt, n),
         };
-        if item_method.is_some_and(|k| k != kind) {
+        if let Some(k) = item_method.filter(|k| *k != kind) {
             return deny(
                 "missing_item".into(),
-                format!("`{}` needs a {} name", clean(t.method), kind.noun()),
+                format!("`{}` needs a {} name", clean(t.method), k.noun()),
                 false,
             );
         }
-        let what = || {
-            format!(
-                "{} `{}` on backend `{}`",
-                kind.noun(),
-                clean(name),
-                clean(t.backend)
-            )
-        };
+        let what = || format!("{} `{}` on backend `{}`", kind.noun(), clean(name), clean(t.backend));
         if kind == Kind::Resource && uri_is_suspicious(name) {
-            return deny(
-                "resource_uri_not_canonical".into(),
-                format!("{} is not permitted", what()),
-                false,
-            );
+            return deny("resource_uri_not_canonical".into(), format!("{} is not permitted", what()), false);
         }
 
         // 3. Backend rules (everyone).
@@ -379,17 +348,8 @@ impl Policy {
 
         // 4. Identity.
         let args_ok = |r: &Rule| !check_args || r.constraints.iter().all(|c| c.check(t.arguments));
-        match eval(
-            sets(),
-            &mut buf,
-            |s, b| s.item_matches(t.backend, kind, name, b),
-            args_ok,
-        ) {
-            Outcome::Deny(r) => deny(
-                r.label.clone(),
-                format!("{} is not permitted", what()),
-                false,
-            ),
+        match eval(sets(), &mut buf, |s, b| s.item_matches(t.backend, kind, name, b), args_ok) {
+            Outcome::Deny(r) => deny(r.label.clone(), format!("{} is not permitted", what()), false),
             Outcome::Allow(r) => allow(r.label.clone()),
             Outcome::ArgsFailed(r) => deny(
                 format!("arguments_not_permitted {}", r.label),
@@ -399,11 +359,7 @@ impl Policy {
             Outcome::NoMatch if self.compiled.default == DefaultEffect::Allow => {
                 allow("default_allow".into())
             }
-            Outcome::NoMatch => deny(
-                "default_deny".into(),
-                format!("{} is not permitted", what()),
-                true,
-            ),
+            Outcome::NoMatch => deny("default_deny".into(), format!("{} is not permitted", what()), true),
         }
     }
 }
@@ -462,26 +418,13 @@ fn item_kind_for(method: &str) -> Option<Kind> {
 
 fn allow(rule: String) -> Core {
     Core {
-        decision: Decision {
-            allowed: true,
-            rule,
-            required_scope: None,
-            message: "allowed".into(),
-        },
+        decision: Decision { allowed: true, rule, required_scope: None, message: "allowed".into() },
         soft: false,
     }
 }
 
 fn deny(rule: String, message: String, soft: bool) -> Core {
-    Core {
-        decision: Decision {
-            allowed: false,
-            rule,
-            required_scope: None,
-            message,
-        },
-        soft,
-    }
+    Core { decision: Decision { allowed: false, rule, required_scope: None, message }, soft }
 }
 
 fn method_msg(m: &str) -> String {

@@ -33,11 +33,7 @@ pub(crate) enum RuleTarget {
     Method(Glob),
     /// `<backend glob>/<item glob>`, `<backend glob>/resource:<uri glob>`,
     /// `<backend glob>/prompt:<name glob>`.
-    Item {
-        backend: Glob,
-        kind: Kind,
-        item: Glob,
-    },
+    Item { backend: Glob, kind: Kind, item: Glob },
 }
 
 /// One compiled permission.
@@ -98,14 +94,7 @@ pub(crate) fn parse_pattern(s: &str) -> Result<Parsed, String> {
     };
     let backend = Glob::new(backend).map_err(|e| format!("backend glob: {e}"))?;
     let item = Glob::new(item).map_err(|e| format!("{} glob: {e}", kind.noun()))?;
-    Ok(Parsed::Rule(
-        deny,
-        RuleTarget::Item {
-            backend,
-            kind,
-            item,
-        },
-    ))
+    Ok(Parsed::Rule(deny, RuleTarget::Item { backend, kind, item }))
 }
 
 /// A permission entry from config: a string, or `{pattern, arguments}`.
@@ -120,18 +109,11 @@ pub(crate) fn parse_entry(v: &Value, key: &str) -> Result<Entry, (String, String
     match v {
         Value::String(s) => {
             let parsed = parse_pattern(s).map_err(|m| (key.to_string(), m))?;
-            Ok(Entry {
-                pattern: s.clone(),
-                parsed,
-                constraints: Vec::new(),
-            })
+            Ok(Entry { pattern: s.clone(), parsed, constraints: Vec::new() })
         }
         Value::Object(obj) => {
             if let Some(k) = obj.keys().find(|k| *k != "pattern" && *k != "arguments") {
-                return Err((
-                    format!("{key}.{k}"),
-                    "unknown key (expected pattern, arguments)".to_string(),
-                ));
+                return Err((format!("{key}.{k}"), "unknown key (expected pattern, arguments)".to_string()));
             }
             let pkey = format!("{key}.pattern");
             let pattern = obj
@@ -144,41 +126,26 @@ pub(crate) fn parse_entry(v: &Value, key: &str) -> Result<Entry, (String, String
                 Some(a) => {
                     let akey = format!("{key}.arguments");
                     match &parsed {
-                        Parsed::Rule(
-                            false,
-                            RuleTarget::Item {
-                                kind: Kind::Tool | Kind::Prompt,
-                                ..
-                            },
-                        ) => {}
+                        Parsed::Rule(false, RuleTarget::Item { kind: Kind::Tool | Kind::Prompt, .. }) => {}
                         Parsed::Rule(true, _) => {
                             return Err((
                                 akey,
-                                "argument constraints are not allowed on `!` deny patterns"
-                                    .to_string(),
+                                "argument constraints are not allowed on `!` deny patterns".to_string(),
                             ))
                         }
                         _ => {
                             return Err((
                                 akey,
-                                "argument constraints apply only to tool and prompt patterns"
-                                    .to_string(),
+                                "argument constraints apply only to tool and prompt patterns".to_string(),
                             ))
                         }
                     }
                     parse_constraints(a, &akey)?
                 }
             };
-            Ok(Entry {
-                pattern: pattern.to_string(),
-                parsed,
-                constraints,
-            })
+            Ok(Entry { pattern: pattern.to_string(), parsed, constraints })
         }
-        _ => Err((
-            key.to_string(),
-            "must be a permission string or {pattern, arguments}".to_string(),
-        )),
+        _ => Err((key.to_string(), "must be a permission string or {pattern, arguments}".to_string())),
     }
 }
 
@@ -186,8 +153,25 @@ pub(crate) fn parse_entry(v: &Value, key: &str) -> Result<Entry, (String, String
 struct KindIndex {
     /// Literal item name -> rule indices.
     exact: [HashMap<String, Vec<u32>>; 3],
-    /// Rules whose item glob has a star.
+    /// Rules whose item glob has a star but starts with a literal, by that first byte.
+    globs_by_first: [HashMap<u8, Vec<u32>>; 3],
+    /// Rules whose item glob starts with a star.
     globs: [Vec<u32>; 3],
+}
+
+impl KindIndex {
+    /// Star-glob rules that may match `name`: those starting with a star, and those whose first
+    /// literal byte is `name`'s first byte.
+    fn glob_candidates<'a>(&'a self, k: usize, name: &str) -> impl Iterator<Item = &'a u32> + 'a {
+        let leading_star = self.globs.get(k).map(Vec::as_slice).unwrap_or_default();
+        let by_first = name
+            .as_bytes()
+            .first()
+            .and_then(|b| self.globs_by_first.get(k).and_then(|m| m.get(b)))
+            .map(Vec::as_slice)
+            .unwrap_or_default();
+        leading_star.iter().chain(by_first)
+    }
 }
 
 /// A compiled set of rules (one role, one scope, or an identity's direct permissions) with an
@@ -207,11 +191,7 @@ impl RuleSet {
         match &rule.target {
             RuleTarget::All => self.all.push(idx),
             RuleTarget::Method(_) => self.methods.push(idx),
-            RuleTarget::Item {
-                backend,
-                kind,
-                item,
-            } => {
+            RuleTarget::Item { backend, kind, item } => {
                 let ki = match backend.literal().and_then(|b| std::str::from_utf8(b).ok()) {
                     Some(b) => self.by_backend.entry(b.to_string()).or_default(),
                     None => &mut self.any_backend,
@@ -223,11 +203,18 @@ impl RuleSet {
                             map.entry(name.to_string()).or_default().push(idx);
                         }
                     }
-                    None => {
-                        if let Some(v) = ki.globs.get_mut(k) {
-                            v.push(idx);
+                    None => match item.first_byte() {
+                        Some(first) => {
+                            if let Some(map) = ki.globs_by_first.get_mut(k) {
+                                map.entry(first).or_default().push(idx);
+                            }
                         }
-                    }
+                        None => {
+                            if let Some(v) = ki.globs.get_mut(k) {
+                                v.push(idx);
+                            }
+                        }
+                    },
                 }
             }
         }
@@ -247,11 +234,7 @@ impl RuleSet {
         out.clear();
         out.extend_from_slice(&self.all);
         for &i in &self.methods {
-            if let Some(Rule {
-                target: RuleTarget::Method(g),
-                ..
-            }) = self.rule(i)
-            {
+            if let Some(Rule { target: RuleTarget::Method(g), .. }) = self.rule(i) {
                 if g.is_match(method) {
                     out.push(i);
                 }
@@ -269,12 +252,8 @@ impl RuleSet {
             if let Some(v) = ki.exact.get(k).and_then(|m| m.get(name)) {
                 out.extend_from_slice(v);
             }
-            for &i in ki.globs.get(k).map(Vec::as_slice).unwrap_or_default() {
-                if let Some(Rule {
-                    target: RuleTarget::Item { item, .. },
-                    ..
-                }) = self.rule(i)
-                {
+            for &i in ki.glob_candidates(k, name) {
+                if let Some(Rule { target: RuleTarget::Item { item, .. }, .. }) = self.rule(i) {
                     if item.is_match(name) {
                         out.push(i);
                     }
@@ -284,26 +263,15 @@ impl RuleSet {
         let ki = &self.any_backend;
         if let Some(v) = ki.exact.get(k).and_then(|m| m.get(name)) {
             for &i in v {
-                if let Some(Rule {
-                    target: RuleTarget::Item { backend: b, .. },
-                    ..
-                }) = self.rule(i)
-                {
+                if let Some(Rule { target: RuleTarget::Item { backend: b, .. }, .. }) = self.rule(i) {
                     if b.is_match(backend) {
                         out.push(i);
                     }
                 }
             }
         }
-        for &i in ki.globs.get(k).map(Vec::as_slice).unwrap_or_default() {
-            if let Some(Rule {
-                target:
-                    RuleTarget::Item {
-                        backend: b, item, ..
-                    },
-                ..
-            }) = self.rule(i)
-            {
+        for &i in ki.glob_candidates(k, name) {
+            if let Some(Rule { target: RuleTarget::Item { backend: b, item, .. }, .. }) = self.rule(i) {
                 if b.is_match(backend) && item.is_match(name) {
                     out.push(i);
                 }
@@ -319,55 +287,23 @@ mod tests {
 
     #[test]
     fn pattern_forms() {
-        assert!(matches!(
-            parse_pattern("*"),
-            Ok(Parsed::Rule(false, RuleTarget::All))
-        ));
-        assert!(matches!(
-            parse_pattern("!*"),
-            Ok(Parsed::Rule(true, RuleTarget::All))
-        ));
-        assert!(matches!(
-            parse_pattern("method:tools/*"),
-            Ok(Parsed::Rule(false, RuleTarget::Method(_)))
-        ));
+        assert!(matches!(parse_pattern("*"), Ok(Parsed::Rule(false, RuleTarget::All))));
+        assert!(matches!(parse_pattern("!*"), Ok(Parsed::Rule(true, RuleTarget::All))));
+        assert!(matches!(parse_pattern("method:tools/*"), Ok(Parsed::Rule(false, RuleTarget::Method(_)))));
         assert!(matches!(
             parse_pattern("fs/resource:file:///*"),
-            Ok(Parsed::Rule(
-                false,
-                RuleTarget::Item {
-                    kind: Kind::Resource,
-                    ..
-                }
-            ))
+            Ok(Parsed::Rule(false, RuleTarget::Item { kind: Kind::Resource, .. }))
         ));
         assert!(matches!(
             parse_pattern("!fs/prompt:x"),
-            Ok(Parsed::Rule(
-                true,
-                RuleTarget::Item {
-                    kind: Kind::Prompt,
-                    ..
-                }
-            ))
+            Ok(Parsed::Rule(true, RuleTarget::Item { kind: Kind::Prompt, .. }))
         ));
         assert!(matches!(
             parse_pattern("fs/tool:a"),
-            Ok(Parsed::Rule(
-                false,
-                RuleTarget::Item {
-                    kind: Kind::Tool,
-                    ..
-                }
-            ))
+            Ok(Parsed::Rule(false, RuleTarget::Item { kind: Kind::Tool, .. }))
         ));
-        assert!(matches!(
-            parse_pattern("role:reader"),
-            Ok(Parsed::RoleRef(_))
-        ));
-        for bad in [
-            "", "fs", "admin", "fs/", "/x", "method:", "!role:x", "role:", "fs/a\\",
-        ] {
+        assert!(matches!(parse_pattern("role:reader"), Ok(Parsed::RoleRef(_))));
+        for bad in ["", "fs", "admin", "fs/", "/x", "method:", "!role:x", "role:", "fs/a\\"] {
             assert!(parse_pattern(bad).is_err(), "{bad}");
         }
     }

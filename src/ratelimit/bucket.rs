@@ -28,19 +28,12 @@ impl Params {
         // `as` saturates (NaN → 0); validated specs are finite and positive anyway.
         let rate = ((spec.requests_per_sec * 1e6).round() as u64).max(1);
         let burst = spec.burst_size.max(1);
-        Params {
-            burst,
-            cap: u64::from(burst) * UNIT,
-            rate,
-        }
+        Params { burst, cap: u64::from(burst) * UNIT, rate }
     }
 
     /// A bucket nobody has used: full.
     pub fn fresh(&self, now_ms: u64) -> State {
-        State {
-            tokens: self.cap,
-            last_ms: now_ms,
-        }
+        State { tokens: self.cap, last_ms: now_ms }
     }
 
     /// Lazy refill to `now_ms`. A clock that went backwards refills nothing and never moves
@@ -48,16 +41,10 @@ impl Params {
     pub fn refill(&self, s: State, now_ms: u64) -> State {
         let tokens = s.tokens.min(self.cap);
         if now_ms <= s.last_ms {
-            return State {
-                tokens,
-                last_ms: s.last_ms,
-            };
+            return State { tokens, last_ms: s.last_ms };
         }
         let add = (now_ms - s.last_ms).saturating_mul(self.rate);
-        State {
-            tokens: tokens.saturating_add(add).min(self.cap),
-            last_ms: now_ms,
-        }
+        State { tokens: tokens.saturating_add(add).min(self.cap), last_ms: now_ms }
     }
 
     /// Milliseconds until the bucket holds `target` units (0 if it already does).
@@ -105,9 +92,7 @@ pub struct State {
 impl State {
     /// Takes one token, `None` when less than one is left.
     pub fn take(self) -> Option<State> {
-        self.tokens
-            .checked_sub(UNIT)
-            .map(|tokens| State { tokens, ..self })
+        self.tokens.checked_sub(UNIT).map(|tokens| State { tokens, ..self })
     }
 }
 
@@ -130,11 +115,5 @@ pub fn decode(v: &[u8]) -> Option<(State, u64)> {
     if v.len() != VALUE_LEN {
         return None;
     }
-    Some((
-        State {
-            tokens: u64_at(v, 16)?,
-            last_ms: u64_at(v, 24)?,
-        },
-        u64_at(v, 32)?,
-    ))
+    Some((State { tokens: u64_at(v, 16)?, last_ms: u64_at(v, 24)? }, u64_at(v, 32)?))
 }

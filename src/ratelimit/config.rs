@@ -45,10 +45,7 @@ pub struct BucketRule {
 
 impl BucketRule {
     pub fn spec(&self) -> RateLimitSpec {
-        RateLimitSpec {
-            requests_per_sec: self.requests_per_sec,
-            burst_size: self.burst_size,
-        }
+        RateLimitSpec { requests_per_sec: self.requests_per_sec, burst_size: self.burst_size }
     }
 }
 
@@ -82,10 +79,7 @@ fn default_true() -> bool {
     true
 }
 fn default_methods() -> Vec<String> {
-    ["tools/call", "resources/read", "prompts/get"]
-        .iter()
-        .map(|s| s.to_string())
-        .collect()
+    ["tools/call", "resources/read", "prompts/get"].iter().map(|s| s.to_string()).collect()
 }
 fn default_slots() -> u32 {
     65536
@@ -114,9 +108,7 @@ impl Default for RateLimitConfig {
 pub(crate) fn valid_rule_name(name: &str) -> bool {
     !name.is_empty()
         && name.len() <= 64
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
 }
 
 impl RateLimitConfig {
@@ -141,10 +133,7 @@ impl RateLimitConfig {
         }
         for (i, m) in self.methods.iter().enumerate() {
             if m.is_empty() {
-                return Err(ConfigError::new(
-                    format!("{key}.methods[{i}]"),
-                    "must not be empty",
-                ));
+                return Err(ConfigError::new(format!("{key}.methods[{i}]"), "must not be empty"));
             }
         }
         if let Some(d) = &self.default_per_client {
@@ -160,17 +149,11 @@ impl RateLimitConfig {
                 ));
             }
             if !names.insert(r.name.as_str()) {
-                return Err(ConfigError::new(
-                    format!("{rk}.name"),
-                    format!("duplicate bucket `{}`", r.name),
-                ));
+                return Err(ConfigError::new(format!("{rk}.name"), format!("duplicate bucket `{}`", r.name)));
             }
             for (j, d) in r.per.iter().enumerate() {
                 if r.per[..j].contains(d) {
-                    return Err(ConfigError::new(
-                        format!("{rk}.per[{j}]"),
-                        "duplicate dimension",
-                    ));
+                    return Err(ConfigError::new(format!("{rk}.per[{j}]"), "duplicate dimension"));
                 }
             }
             for (field, v) in [("backend", &r.backend), ("tool", &r.tool)] {

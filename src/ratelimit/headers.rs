@@ -33,10 +33,7 @@ fn sf_string(s: &str) -> String {
 pub fn rate_limit_headers(d: &RateDecision) -> Vec<(&'static str, String)> {
     let (state, retry) = match d {
         RateDecision::Allowed(s) => (s, None),
-        RateDecision::Limited {
-            state,
-            retry_after_secs,
-        } => (state, Some(*retry_after_secs)),
+        RateDecision::Limited { state, retry_after_secs } => (state, Some(*retry_after_secs)),
         RateDecision::NotLimited | RateDecision::Error(_) => return Vec::new(),
     };
     let name = sf_string(&state.bucket);
@@ -44,14 +41,8 @@ pub fn rate_limit_headers(d: &RateDecision) -> Vec<(&'static str, String)> {
         ("x-ratelimit-limit", state.limit.to_string()),
         ("x-ratelimit-remaining", state.remaining.to_string()),
         ("x-ratelimit-reset", state.reset_secs.to_string()),
-        (
-            "ratelimit-policy",
-            format!("{name};q={};w={}", state.limit, state.window_secs),
-        ),
-        (
-            "ratelimit",
-            format!("{name};r={};t={}", state.remaining, state.reset_secs),
-        ),
+        ("ratelimit-policy", format!("{name};q={};w={}", state.limit, state.window_secs)),
+        ("ratelimit", format!("{name};r={};t={}", state.remaining, state.reset_secs)),
     ];
     if let Some(r) = retry {
         h.push(("retry-after", r.to_string()));

@@ -62,10 +62,7 @@ pub enum RateDecision {
     /// Charged once against every applicable bucket; the state is the most restrictive one.
     Allowed(BucketState),
     /// Refused (HTTP 429); nothing was charged.
-    Limited {
-        state: BucketState,
-        retry_after_secs: u64,
-    },
+    Limited { state: BucketState, retry_after_secs: u64 },
     /// Fail closed: `rate_limit_table_full`, `rate_limit_contention` or `rate_limit_store_error`.
     Error(&'static str),
 }
@@ -109,7 +106,7 @@ struct View {
     own: bool,
 }
 
-const TAG: &[u8] = b"mcp-gateway/ratelimit/v1\0";
+const TAG: &[u8] = b"rl1";
 
 impl RateLimiter {
     /// `backends`: `(name, rate_limit)` of `backends[]`; `key_limits`: `rate_limit` of
@@ -167,21 +164,19 @@ impl RateLimiter {
         let mut out = Vec::new();
         let client = req.client_id.as_bytes();
         // Per principal: the API key's own limit, else the default per-client limit.
-        let key_limit = req
-            .api_key_index
-            .and_then(|i| self.key_limits.get(i).copied().flatten());
+        let key_limit = req.api_key_index.and_then(|i| self.key_limits.get(i).copied().flatten());
         match (key_limit, req.api_key_index) {
             (Some(p), Some(i)) => out.push(Applicable {
                 name: format!("key:{}", req.client_id),
                 params: p,
-                hash: identity(TAG, &[b"key", &(i as u64).to_le_bytes(), client]),
+                hash: identity(TAG, &[b"k", &(i as u64).to_le_bytes(), client]),
             }),
             _ => {
                 if let Some(p) = self.default_client {
                     out.push(Applicable {
                         name: format!("client:{}", req.client_id),
                         params: p,
-                        hash: identity(TAG, &[b"client", client]),
+                        hash: identity(TAG, &[b"c", client]),
                     });
                 }
             }
@@ -191,21 +186,18 @@ impl RateLimiter {
             out.push(Applicable {
                 name: format!("backend:{name}"),
                 params: *p,
-                hash: identity(TAG, &[b"backend", name.as_bytes(), client]),
+                hash: identity(TAG, &[b"b", name.as_bytes(), client]),
             });
         }
         // Configured rules.
         for r in &self.rules {
-            if r.backend
-                .as_deref()
-                .is_some_and(|g| !glob_match(g, req.backend))
-            {
+            if r.backend.as_deref().is_some_and(|g| !glob_match(g, req.backend)) {
                 continue;
             }
             if r.tool.as_deref().is_some_and(|g| !glob_match(g, req.tool)) {
                 continue;
             }
-            let mut parts: Vec<&[u8]> = vec![b"rule", r.name.as_bytes()];
+            let mut parts: Vec<&[u8]> = vec![b"r", r.name.as_bytes()];
             for d in &r.per {
                 match d {
                     Dimension::Client => parts.extend([b"c".as_slice(), client]),
@@ -213,21 +205,12 @@ impl RateLimiter {
                     Dimension::Tool => parts.extend([b"t".as_slice(), req.tool.as_bytes()]),
                 }
             }
-            out.push(Applicable {
-                name: r.name.clone(),
-                params: r.params,
-                hash: identity(TAG, &parts),
-            });
+            out.push(Applicable { name: r.name.clone(), params: r.params, hash: identity(TAG, &parts) });
         }
         out
     }
 
-    fn view(
-        &self,
-        store: &dyn SharedStore,
-        a: &Applicable,
-        now_ms: u64,
-    ) -> Result<View, &'static str> {
+    fn view(&self, store: &dyn SharedStore, a: &Applicable, now_ms: u64) -> Result<View, &'static str> {
         let reusable = |v: &[u8]| bucket::decode(v).is_none_or(|(_, full_at)| full_at <= now_ms);
         match self.table.locate(store, &a.hash, reusable) {
             Ok(Slot::Own { key, value, cas }) => {
@@ -235,31 +218,15 @@ impl RateLimiter {
                     Some((s, _)) => a.params.refill(s, now_ms),
                     None => a.params.fresh(now_ms),
                 };
-                Ok(View {
-                    key,
-                    cas,
-                    state,
-                    own: true,
-                })
+                Ok(View { key, cas, state, own: true })
             }
-            Ok(Slot::Free { key, cas }) => Ok(View {
-                key,
-                cas,
-                state: a.params.fresh(now_ms),
-                own: false,
-            }),
+            Ok(Slot::Free { key, cas }) => Ok(View { key, cas, state: a.params.fresh(now_ms), own: false }),
             Err(LocateError::Full) => Err(ERR_TABLE_FULL),
             Err(LocateError::Store(_)) => Err(ERR_STORE),
         }
     }
 
-    fn write(
-        &self,
-        store: &dyn SharedStore,
-        a: &Applicable,
-        v: &View,
-        s: &State,
-    ) -> Result<(), StoreError> {
+    fn write(&self, store: &dyn SharedStore, a: &Applicable, v: &View, s: &State) -> Result<(), StoreError> {
         let value = bucket::encode(&fingerprint(&a.hash), s, a.params.full_at_ms(s));
         store.set(&v.key, &value, Some(v.cas))
     }
@@ -275,10 +242,7 @@ impl RateLimiter {
     }
 
     fn limited(a: &Applicable, s: &State) -> RateDecision {
-        RateDecision::Limited {
-            state: Self::state_of(a, s),
-            retry_after_secs: a.params.retry_after_secs(s),
-        }
+        RateDecision::Limited { state: Self::state_of(a, s), retry_after_secs: a.params.retry_after_secs(s) }
     }
 
     /// Gives back the token of every bucket in `charged` (best effort, bounded).
@@ -292,10 +256,7 @@ impl RateLimiter {
                 if !v.own {
                     break; // the bucket's slot was taken over (it was full): nothing to refund
                 }
-                let s = State {
-                    tokens: v.state.tokens.saturating_add(UNIT).min(a.params.cap),
-                    ..v.state
-                };
+                let s = State { tokens: v.state.tokens.saturating_add(UNIT).min(a.params.cap), ..v.state };
                 match self.write(store, a, &v, &s) {
                     Ok(()) => break,
                     Err(StoreError::CasMismatch) => continue,
@@ -306,12 +267,7 @@ impl RateLimiter {
     }
 
     /// Charges the request once against every applicable bucket, or refuses without charging.
-    pub fn check(
-        &self,
-        store: &dyn SharedStore,
-        req: &RateRequest<'_>,
-        now_ms: u64,
-    ) -> RateDecision {
+    pub fn check(&self, store: &dyn SharedStore, req: &RateRequest<'_>, now_ms: u64) -> RateDecision {
         if !self.enabled {
             return RateDecision::NotLimited;
         }

@@ -13,6 +13,20 @@
 //! - every `security.rate_limit.buckets[]` rule whose `backend` / `tool` globs match, one bucket
 //!   per value of its `per` dimensions (`[]` = one global bucket).
 //!
+//! Example (`security.rate_limit`; every key optional, shown with defaults where it has one):
+//!
+//! ```json
+//! {"enabled": true, "methods": ["tools/call", "resources/read", "prompts/get"],
+//!  "slots": 65536, "probes": 8, "max_cas_retries": 16,
+//!  "default_per_client": {"requests_per_sec": 5, "burst_size": 20},
+//!  "buckets": [
+//!    {"name": "global", "per": [], "requests_per_sec": 200, "burst_size": 400},
+//!    {"name": "fs-writes", "per": ["client", "tool"], "backend": "filesystem", "tool": "write_*",
+//!     "requests_per_sec": 0.5, "burst_size": 2}]}
+//! ```
+//!
+//! Rates are kept in micro-tokens per second (rates below 1e-6 rps count as 1e-6 rps).
+//!
 //! Memory: at most `slots` keys of ~48 bytes (8-byte key, 40-byte value); an identity takes a slot
 //! on its first charge and loses it once its bucket has refilled to full (then it is equivalent to
 //! a fresh bucket). When all `probes` slots of an identity's sequence hold other, not-yet-full
@@ -48,16 +62,10 @@ pub struct RateLimitSpec {
 impl RateLimitSpec {
     pub fn validate(&self, key: &str) -> Result<(), ConfigError> {
         if !(self.requests_per_sec.is_finite() && self.requests_per_sec > 0.0) {
-            return Err(ConfigError::new(
-                format!("{key}.requests_per_sec"),
-                "must be a positive number",
-            ));
+            return Err(ConfigError::new(format!("{key}.requests_per_sec"), "must be a positive number"));
         }
         if self.burst_size == 0 {
-            return Err(ConfigError::new(
-                format!("{key}.burst_size"),
-                "must be at least 1",
-            ));
+            return Err(ConfigError::new(format!("{key}.burst_size"), "must be at least 1"));
         }
         Ok(())
     }

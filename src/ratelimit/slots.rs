@@ -25,11 +25,7 @@ pub(crate) struct SlotTable {
 #[derive(Debug, Clone)]
 pub(crate) enum Slot {
     /// The identity's own entry.
-    Own {
-        key: String,
-        value: Vec<u8>,
-        cas: u32,
-    },
+    Own { key: String, value: Vec<u8>, cas: u32 },
     /// A slot the identity may take: write with `Some(cas)` (a never-written key carries
     /// [`CREATE_IF_ABSENT`], so a concurrent creation makes the write fail with `CasMismatch`).
     Free { key: String, cas: u32 },
@@ -55,11 +51,13 @@ fn u64_at(h: &[u8; 32], at: usize) -> u64 {
 }
 
 /// SHA-256 over `tag` and length-prefixed parts (no ambiguity between `("ab","c")` and `("a","bc")`).
+/// Tags and prefixes are kept short so that typical identities fit one 55-byte SHA-256 block
+/// (the hash dominates the cost of a check).
 pub(crate) fn identity(tag: &[u8], parts: &[&[u8]]) -> [u8; 32] {
     let mut h = hmac_sha256::Hash::new();
     h.update(tag);
     for p in parts {
-        h.update((p.len() as u64).to_le_bytes());
+        h.update(u32::try_from(p.len()).unwrap_or(u32::MAX).to_le_bytes());
         h.update(p);
     }
     h.finalize()
@@ -67,11 +65,7 @@ pub(crate) fn identity(tag: &[u8], parts: &[&[u8]]) -> [u8; 32] {
 
 impl SlotTable {
     pub(crate) fn new(prefix: &'static str, slots: u32, probes: u32) -> Self {
-        Self {
-            prefix,
-            slots: slots.max(1),
-            probes: probes.max(1),
-        }
+        Self { prefix, slots: slots.max(1), probes: probes.max(1) }
     }
 
     pub(crate) fn key(&self, slot: u32) -> String {
@@ -85,11 +79,7 @@ impl SlotTable {
     pub(crate) fn probe_seq(&self, hash: &[u8; 32]) -> impl Iterator<Item = u32> {
         let n = u64::from(self.slots);
         let home = u64_at(hash, 16) % n;
-        let step = if n > 1 {
-            1 + u64_at(hash, 24) % (n - 1)
-        } else {
-            0
-        };
+        let step = if n > 1 { 1 + u64_at(hash, 24) % (n - 1) } else { 0 };
         (0..u64::from(self.probes)).map(move |i| {
             // i < 64 and step < 2^20, so no overflow; result < n ≤ u32::MAX.
             u32::try_from((home + i * step) % n).unwrap_or(0)

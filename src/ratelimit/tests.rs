@@ -11,10 +11,7 @@ use crate::shared::{MemoryStore, SharedStore, StoreError};
 type TestResult = Result<(), String>;
 
 fn spec(rps: f64, burst: u32) -> RateLimitSpec {
-    RateLimitSpec {
-        requests_per_sec: rps,
-        burst_size: burst,
-    }
+    RateLimitSpec { requests_per_sec: rps, burst_size: burst }
 }
 
 fn cfg_json(json: &str) -> Result<RateLimitConfig, String> {
@@ -26,32 +23,18 @@ fn limiter(cfg: &RateLimitConfig) -> Result<RateLimiter, String> {
 }
 
 fn per_client(rps: f64, burst: u32) -> Result<RateLimiter, String> {
-    limiter(&RateLimitConfig {
-        default_per_client: Some(spec(rps, burst)),
-        ..Default::default()
-    })
+    limiter(&RateLimitConfig { default_per_client: Some(spec(rps, burst)), ..Default::default() })
 }
 
 fn req<'a>(client: &'a str, tool: &'a str) -> RateRequest<'a> {
-    RateRequest {
-        client_id: client,
-        api_key_index: None,
-        backend: "fs",
-        tool,
-    }
+    RateRequest { client_id: client, api_key_index: None, backend: "fs", tool }
 }
 
 fn allowed(d: &RateDecision) -> bool {
     matches!(d, RateDecision::Allowed(_))
 }
 
-fn count_allowed(
-    l: &RateLimiter,
-    s: &dyn SharedStore,
-    r: &RateRequest<'_>,
-    n: u32,
-    now: u64,
-) -> u32 {
+fn count_allowed(l: &RateLimiter, s: &dyn SharedStore, r: &RateRequest<'_>, n: u32, now: u64) -> u32 {
     (0..n).filter(|_| allowed(&l.check(s, r, now))).count() as u32
 }
 
@@ -62,10 +45,7 @@ fn exactly_burst_without_time() -> TestResult {
     for burst in [1u32, 2, 7, 20, 1000] {
         let l = per_client(0.5, burst)?;
         let s = MemoryStore::new();
-        assert_eq!(
-            count_allowed(&l, &s, &req("a", "t"), burst + 50, 1_000),
-            burst
-        );
+        assert_eq!(count_allowed(&l, &s, &req("a", "t"), burst + 50, 1_000), burst);
     }
     Ok(())
 }
@@ -77,10 +57,7 @@ fn refill_fractional_and_retry_after() -> TestResult {
     let r = req("a", "t");
     assert!(allowed(&l.check(&s, &r, 10_000)));
     match l.check(&s, &r, 10_000) {
-        RateDecision::Limited {
-            retry_after_secs,
-            state,
-        } => {
+        RateDecision::Limited { retry_after_secs, state } => {
             assert_eq!(retry_after_secs, 2);
             assert_eq!((state.limit, state.remaining, state.reset_secs), (1, 0, 2));
         }
@@ -89,22 +66,13 @@ fn refill_fractional_and_retry_after() -> TestResult {
     // 0.5 rps: 1999 ms is not enough, 2000 ms is exactly one token.
     assert!(!allowed(&l.check(&s, &r, 11_999)));
     match l.check(&s, &r, 11_999) {
-        RateDecision::Limited {
-            retry_after_secs, ..
-        } => assert_eq!(retry_after_secs, 1),
+        RateDecision::Limited { retry_after_secs, .. } => assert_eq!(retry_after_secs, 1),
         d => return Err(format!("{d:?}")),
     }
     assert!(allowed(&l.check(&s, &r, 12_000)));
     // Refill in 1 ms steps accumulates exactly (no per-step rounding loss).
     for t in 12_001..=14_000 {
-        let _ = l.check(
-            &s,
-            &RateRequest {
-                client_id: "other",
-                ..r
-            },
-            t,
-        );
+        let _ = l.check(&s, &RateRequest { client_id: "other", ..r }, t);
     }
     assert!(allowed(&l.check(&s, &r, 14_000)));
     Ok(())
@@ -130,26 +98,13 @@ fn clock_backwards_and_long_idle() -> TestResult {
 
 #[test]
 fn params_extremes_do_not_overflow() {
-    for sp in [
-        spec(1e-12, 1),
-        spec(1e300, u32::MAX),
-        spec(f64::MAX, u32::MAX),
-        spec(0.001, u32::MAX),
-    ] {
+    for sp in [spec(1e-12, 1), spec(1e300, u32::MAX), spec(f64::MAX, u32::MAX), spec(0.001, u32::MAX)] {
         let p = Params::from_spec(&sp);
         let s = p.fresh(0);
-        let e = State {
-            tokens: 0,
-            last_ms: 0,
-        };
+        let e = State { tokens: 0, last_ms: 0 };
         assert!(p.refill(e, u64::MAX).tokens <= p.cap);
-        let _ = (
-            p.retry_after_secs(&e),
-            p.reset_secs(&e),
-            p.full_at_ms(&e),
-            p.window_secs(),
-            p.remaining(&s),
-        );
+        let _ =
+            (p.retry_after_secs(&e), p.reset_secs(&e), p.full_at_ms(&e), p.window_secs(), p.remaining(&s));
     }
 }
 
@@ -213,11 +168,7 @@ fn property_limiter_end_to_end() -> TestResult {
         let mut now = 1_000_000u64;
         let (mut start, mut max_now, mut ok) = (None, now, 0u64);
         for _ in 0..400 {
-            now = if rng.below(8) == 0 {
-                now.saturating_sub(rng.below(3000))
-            } else {
-                now + rng.below(300)
-            };
+            now = if rng.below(8) == 0 { now.saturating_sub(rng.below(3000)) } else { now + rng.below(300) };
             max_now = max_now.max(now);
             // The bucket is created (full) at the first check.
             let start = *start.get_or_insert(now);
@@ -226,10 +177,7 @@ fn property_limiter_end_to_end() -> TestResult {
                     ok += 1;
                     assert!(st.remaining < burst);
                 }
-                RateDecision::Limited {
-                    state,
-                    retry_after_secs,
-                } => {
+                RateDecision::Limited { state, retry_after_secs } => {
                     assert_eq!(state.remaining, 0);
                     assert!(retry_after_secs >= 1);
                 }
@@ -275,31 +223,20 @@ fn global_backend_and_key_buckets() -> TestResult {
         r#"{"default_per_client":{"requests_per_sec":1,"burst_size":100},
             "buckets":[{"name":"global","per":[],"backend":"f*","requests_per_sec":1,"burst_size":4}]}"#,
     )?;
-    let backends = vec![
-        ("fs".to_string(), Some(spec(1.0, 3))),
-        ("gh".to_string(), None),
-    ];
-    let l = RateLimiter::new(&cfg, &backends, &[Some(spec(1.0, 1)), None])
-        .map_err(|e| e.to_string())?;
+    let backends = vec![("fs".to_string(), Some(spec(1.0, 3))), ("gh".to_string(), None)];
+    let l = RateLimiter::new(&cfg, &backends, &[Some(spec(1.0, 1)), None]).map_err(|e| e.to_string())?;
     let s = MemoryStore::new();
     // Backend bucket per client (3) under the global bucket for backends f* (4, shared).
     assert_eq!(count_allowed(&l, &s, &req("a", "t"), 10, 0), 3);
     assert_eq!(count_allowed(&l, &s, &req("b", "t"), 10, 0), 1);
-    let gh = RateRequest {
-        backend: "gh",
-        ..req("a", "t")
-    };
+    let gh = RateRequest { backend: "gh", ..req("a", "t") };
     assert_eq!(count_allowed(&l, &s, &gh, 10, 0), 10); // only the per-client default (100)
                                                        // API key 0 has its own limit (1) instead of the default.
-    let k0 = RateRequest {
-        api_key_index: Some(0),
-        ..gh
-    };
+    let k0 = RateRequest { api_key_index: Some(0), ..gh };
     match l.check(&s, &k0, 0) {
-        RateDecision::Allowed(st) => assert_eq!(
-            (st.bucket.as_str(), st.limit, st.remaining),
-            ("key:a", 1, 0)
-        ),
+        RateDecision::Allowed(st) => {
+            assert_eq!((st.bucket.as_str(), st.limit, st.remaining), ("key:a", 1, 0))
+        }
         d => return Err(format!("{d:?}")),
     }
     match l.check(&s, &k0, 0) {
@@ -307,10 +244,7 @@ fn global_backend_and_key_buckets() -> TestResult {
         d => return Err(format!("{d:?}")),
     }
     // API key 1 has none: the default per-client bucket applies (shared with the JWT principal "a").
-    let k1 = RateRequest {
-        api_key_index: Some(1),
-        ..gh
-    };
+    let k1 = RateRequest { api_key_index: Some(1), ..gh };
     match l.check(&s, &k1, 0) {
         RateDecision::Allowed(st) => {
             assert_eq!((st.bucket.as_str(), st.remaining), ("client:a", 86))
@@ -347,18 +281,13 @@ fn config_parsing_and_validation() -> TestResult {
                        {"name":"fs-writes","per":["client","tool"],"backend":"filesystem","tool":"write_*",
                         "requests_per_sec":0.5,"burst_size":2}]}"#,
     )?;
-    cfg.validate("security.rate_limit")
-        .map_err(|e| e.to_string())?;
+    cfg.validate("security.rate_limit").map_err(|e| e.to_string())?;
     assert!(cfg_json(r#"{"bukets":[]}"#).is_err());
-    assert!(cfg_json(
-        r#"{"buckets":[{"name":"x","per":["user"],"requests_per_sec":1,"burst_size":1}]}"#
-    )
-    .is_err());
+    assert!(
+        cfg_json(r#"{"buckets":[{"name":"x","per":["user"],"requests_per_sec":1,"burst_size":1}]}"#).is_err()
+    );
     let key = |j: &str| -> Result<Option<String>, String> {
-        Ok(cfg_json(j)?
-            .validate("security.rate_limit")
-            .err()
-            .map(|e| e.key))
+        Ok(cfg_json(j)?.validate("security.rate_limit").err().map(|e| e.key))
     };
     let k = |s: &str| Some(s.to_string());
     assert_eq!(key(r#"{"slots":0}"#)?, k("security.rate_limit.slots"));
@@ -378,35 +307,17 @@ fn config_parsing_and_validation() -> TestResult {
         k("security.rate_limit.buckets[0].name")
     );
     assert_eq!(
-        key(
-            r#"{"buckets":[{"name":"a","per":["tool","tool"],"requests_per_sec":1,"burst_size":1}]}"#
-        )?,
+        key(r#"{"buckets":[{"name":"a","per":["tool","tool"],"requests_per_sec":1,"burst_size":1}]}"#)?,
         k("security.rate_limit.buckets[0].per[1]")
     );
     assert_eq!(
         key(r#"{"buckets":[{"name":"a","requests_per_sec":1,"burst_size":0}]}"#)?,
         k("security.rate_limit.buckets[0].burst_size")
     );
-    let err = RateLimiter::new(
-        &RateLimitConfig::default(),
-        &[("x".into(), Some(spec(-1.0, 1)))],
-        &[],
-    )
-    .err();
-    assert_eq!(
-        err.map(|e| e.key),
-        k("backends[0].rate_limit.requests_per_sec")
-    );
-    let err = RateLimiter::new(
-        &RateLimitConfig::default(),
-        &[],
-        &[None, Some(spec(1.0, 0))],
-    )
-    .err();
-    assert_eq!(
-        err.map(|e| e.key),
-        k("security.auth.api_keys[1].rate_limit.burst_size")
-    );
+    let err = RateLimiter::new(&RateLimitConfig::default(), &[("x".into(), Some(spec(-1.0, 1)))], &[]).err();
+    assert_eq!(err.map(|e| e.key), k("backends[0].rate_limit.requests_per_sec"));
+    let err = RateLimiter::new(&RateLimitConfig::default(), &[], &[None, Some(spec(1.0, 0))]).err();
+    assert_eq!(err.map(|e| e.key), k("security.auth.api_keys[1].rate_limit.burst_size"));
     Ok(())
 }
 
@@ -429,19 +340,12 @@ fn headers() -> TestResult {
     let s = MemoryStore::new();
     let d = l.check(&s, &req("a\"b", "t"), 0);
     let h = rate_limit_headers(&d);
-    let get =
-        |h: &[(&str, String)], n: &str| h.iter().find(|(k, _)| *k == n).map(|(_, v)| v.clone());
+    let get = |h: &[(&str, String)], n: &str| h.iter().find(|(k, _)| *k == n).map(|(_, v)| v.clone());
     assert_eq!(get(&h, "x-ratelimit-limit").as_deref(), Some("2"));
     assert_eq!(get(&h, "x-ratelimit-remaining").as_deref(), Some("1"));
     assert_eq!(get(&h, "x-ratelimit-reset").as_deref(), Some("2"));
-    assert_eq!(
-        get(&h, "ratelimit-policy").as_deref(),
-        Some(r#""client:a\"b";q=2;w=4"#)
-    );
-    assert_eq!(
-        get(&h, "ratelimit").as_deref(),
-        Some(r#""client:a\"b";r=1;t=2"#)
-    );
+    assert_eq!(get(&h, "ratelimit-policy").as_deref(), Some(r#""client:a\"b";q=2;w=4"#));
+    assert_eq!(get(&h, "ratelimit").as_deref(), Some(r#""client:a\"b";r=1;t=2"#));
     assert_eq!(get(&h, "retry-after"), None);
     let _ = l.check(&s, &req("a\"b", "t"), 0);
     let h = rate_limit_headers(&l.check(&s, &req("a\"b", "t"), 0));
@@ -483,12 +387,7 @@ struct Inject<'a> {
 
 impl<'a> Inject<'a> {
     fn new(inner: &'a MemoryStore, at: u32, hook: impl FnOnce(&MemoryStore) + 'a) -> Self {
-        Self {
-            inner,
-            sets: Cell::new(0),
-            at,
-            hook: RefCell::new(Some(Box::new(hook))),
-        }
+        Self { inner, sets: Cell::new(0), at, hook: RefCell::new(Some(Box::new(hook))) }
     }
 }
 
@@ -565,10 +464,7 @@ fn late_refusal_refunds_earlier_charges() -> TestResult {
         drained.set(count_allowed(&l, inner, &req("a", "y"), 5, 0));
     });
     match l.check(&racy, &req("a", "x"), 0) {
-        RateDecision::Limited {
-            state,
-            retry_after_secs,
-        } => {
+        RateDecision::Limited { state, retry_after_secs } => {
             assert_eq!((state.bucket.as_str(), retry_after_secs), ("client:a", 1));
         }
         d => return Err(format!("{d:?}")),
@@ -612,24 +508,10 @@ fn contention_and_store_errors_fail_closed_without_charging() -> TestResult {
     let s = MemoryStore::new();
     assert!(allowed(&l.check(&s, &req("a", "t"), 0)));
     // Writes to the client bucket (1 token left: charged first) pass, to `r` conflict forever.
-    let h = Hostile {
-        inner: &s,
-        err: StoreError::CasMismatch,
-        ok_key: RefCell::new(None),
-    };
-    assert_eq!(
-        l.check(&h, &req("a", "t"), 0),
-        RateDecision::Error(ERR_CONTENTION)
-    );
-    let h = Hostile {
-        inner: &s,
-        err: StoreError::Host("boom".into()),
-        ok_key: RefCell::new(None),
-    };
-    assert_eq!(
-        l.check(&h, &req("a", "t"), 0),
-        RateDecision::Error(ERR_STORE)
-    );
+    let h = Hostile { inner: &s, err: StoreError::CasMismatch, ok_key: RefCell::new(None) };
+    assert_eq!(l.check(&h, &req("a", "t"), 0), RateDecision::Error(ERR_CONTENTION));
+    let h = Hostile { inner: &s, err: StoreError::Host("boom".into()), ok_key: RefCell::new(None) };
+    assert_eq!(l.check(&h, &req("a", "t"), 0), RateDecision::Error(ERR_STORE));
     // The charged client bucket was refunded both times: one token left of 2.
     assert_eq!(count_allowed(&l, &s, &req("a", "t"), 5, 0), 1);
     Ok(())
@@ -641,17 +523,11 @@ struct SyncStore(Mutex<(Map, u32)>);
 
 impl SharedStore for SyncStore {
     fn get(&self, key: &str) -> Result<Option<(Vec<u8>, u32)>, StoreError> {
-        let g = self
-            .0
-            .lock()
-            .map_err(|_| StoreError::Host("poisoned".into()))?;
+        let g = self.0.lock().map_err(|_| StoreError::Host("poisoned".into()))?;
         Ok(g.0.get(key).cloned())
     }
     fn set(&self, key: &str, value: &[u8], cas: Option<u32>) -> Result<(), StoreError> {
-        let mut g = self
-            .0
-            .lock()
-            .map_err(|_| StoreError::Host("poisoned".into()))?;
+        let mut g = self.0.lock().map_err(|_| StoreError::Host("poisoned".into()))?;
         g.1 = g.1.wrapping_add(1).max(1);
         let next = g.1;
         match g.0.get_mut(key) {
@@ -679,13 +555,7 @@ fn threads_share_one_bucket_exactly() -> TestResult {
     let s = SyncStore::default();
     let ok = std::thread::scope(|sc| {
         let hs: Vec<_> = (0..8)
-            .map(|_| {
-                sc.spawn(|| {
-                    (0..200)
-                        .filter(|_| allowed(&l.check(&s, &req("a", "t"), 7)))
-                        .count()
-                })
-            })
+            .map(|_| sc.spawn(|| (0..200).filter(|_| allowed(&l.check(&s, &req("a", "t"), 7))).count()))
             .collect();
         hs.into_iter().map(|h| h.join().unwrap_or(0)).sum::<usize>()
     });
@@ -698,11 +568,7 @@ fn threads_share_one_bucket_exactly() -> TestResult {
 #[test]
 fn hundred_thousand_principals_bounded() -> TestResult {
     let slots = 65_536u32;
-    let cfg = RateLimitConfig {
-        slots,
-        default_per_client: Some(spec(1.0, 5)),
-        ..Default::default()
-    };
+    let cfg = RateLimitConfig { slots, default_per_client: Some(spec(1.0, 5)), ..Default::default() };
     let l = limiter(&cfg)?;
     let s = MemoryStore::new();
     let (mut ok, mut full) = (0u32, 0u32);
@@ -755,20 +621,13 @@ fn table_full_fails_closed_and_recovers() -> TestResult {
 #[test]
 fn slot_reuse_does_not_reset_an_active_bucket() -> TestResult {
     // Two slots, probes cover both: "a" keeps its state even after slots around it change owner.
-    let cfg = RateLimitConfig {
-        slots: 2,
-        probes: 2,
-        default_per_client: Some(spec(1.0, 3)),
-        ..Default::default()
-    };
+    let cfg =
+        RateLimitConfig { slots: 2, probes: 2, default_per_client: Some(spec(1.0, 3)), ..Default::default() };
     let l = limiter(&cfg)?;
     let s = MemoryStore::new();
     assert_eq!(count_allowed(&l, &s, &req("a", "t"), 2, 0), 2);
     assert!(allowed(&l.check(&s, &req("b", "t"), 0)));
-    assert_eq!(
-        l.check(&s, &req("c", "t"), 0),
-        RateDecision::Error(ERR_TABLE_FULL)
-    );
+    assert_eq!(l.check(&s, &req("c", "t"), 0), RateDecision::Error(ERR_TABLE_FULL));
     // At 1 s "b" is full again (reusable) and "c" takes its slot; "a" (1 token + 1 refill) is intact.
     assert!(allowed(&l.check(&s, &req("c", "t"), 1_000)));
     assert_eq!(count_allowed(&l, &s, &req("a", "t"), 5, 1_000), 2);
@@ -777,17 +636,12 @@ fn slot_reuse_does_not_reset_an_active_bucket() -> TestResult {
 
 #[test]
 fn garbage_values_are_treated_as_free() -> TestResult {
-    let cfg = RateLimitConfig {
-        slots: 4,
-        probes: 4,
-        default_per_client: Some(spec(1.0, 2)),
-        ..Default::default()
-    };
+    let cfg =
+        RateLimitConfig { slots: 4, probes: 4, default_per_client: Some(spec(1.0, 2)), ..Default::default() };
     let l = limiter(&cfg)?;
     let s = MemoryStore::new();
     for i in 0..4 {
-        s.set(&format!("rl:{i}"), b"junk", None)
-            .map_err(|e| format!("{e:?}"))?;
+        s.set(&format!("rl:{i}"), b"junk", None).map_err(|e| format!("{e:?}"))?;
     }
     assert_eq!(count_allowed(&l, &s, &req("a", "t"), 5, 0), 2);
     Ok(())
@@ -805,10 +659,7 @@ fn timing_ns_per_check() -> TestResult {
     let backends = vec![("fs".to_string(), Some(spec(1e6, 1000)))];
     for (label, l) in [
         ("1 bucket", per_client(1e6, 1000)?),
-        (
-            "3 buckets",
-            RateLimiter::new(&cfg, &backends, &[]).map_err(|e| e.to_string())?,
-        ),
+        ("3 buckets", RateLimiter::new(&cfg, &backends, &[]).map_err(|e| e.to_string())?),
     ] {
         let s = MemoryStore::new();
         let clients: Vec<String> = (0..1000).map(|i| format!("client-{i}")).collect();
@@ -825,4 +676,34 @@ fn timing_ns_per_check() -> TestResult {
         println!("{label}: {ns} ns per check ({ok}/{n} allowed, MemoryStore)");
     }
     Ok(())
+}
+
+#[test]
+#[ignore]
+fn timing_parts() {
+    let n = 1_000_000u32;
+    let t = std::time::Instant::now();
+    let mut x = 0u8;
+    for i in 0..n {
+        x ^= super::slots::identity(b"tag", &[b"client", &i.to_le_bytes()])[0];
+    }
+    println!("sha: {} ns ({x})", t.elapsed().as_nanos() / u128::from(n));
+    let t = std::time::Instant::now();
+    let mut buf = [7u8; 40];
+    for i in 0..n {
+        buf[0] = i as u8;
+        x ^= hmac_sha256::Hash::hash(&buf)[0];
+    }
+    println!("sha one-shot 40B: {} ns ({x})", t.elapsed().as_nanos() / u128::from(n));
+    let s = MemoryStore::new();
+    for i in 0..1000 {
+        let _ = s.set(&format!("rl:{i}"), &[0u8; 40], None);
+    }
+    let t = std::time::Instant::now();
+    for i in 0..n {
+        let k = format!("rl:{}", i % 1000);
+        let _ = s.get(&k);
+        let _ = s.set(&k, &[1u8; 40], Some(1));
+    }
+    println!("get+set: {} ns", t.elapsed().as_nanos() / u128::from(n));
 }

@@ -29,11 +29,7 @@ impl SseBody {
         rx: mpsc::UnboundedReceiver<Out>,
         close_on_drop: Option<Arc<Session>>,
     ) -> SseBody {
-        SseBody {
-            pending: first.into(),
-            rx,
-            close_on_drop,
-        }
+        SseBody { pending: first.into(), rx, close_on_drop }
     }
 }
 

@@ -110,14 +110,7 @@ pub fn spawn(cfg: &ServerConfig, label: &str) -> std::io::Result<(Arc<ChildHandl
     unsafe {
         cmd.pre_exec(|| {
             // The child dies with the bridge even if the bridge is SIGKILLed.
-            if libc::prctl(
-                libc::PR_SET_PDEATHSIG,
-                libc::SIGKILL as libc::c_ulong,
-                0,
-                0,
-                0,
-            ) != 0
-            {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong, 0, 0, 0) != 0 {
                 return Err(std::io::Error::last_os_error());
             }
             if libc::getppid() == 1 {
@@ -129,18 +122,9 @@ pub fn spawn(cfg: &ServerConfig, label: &str) -> std::io::Result<(Arc<ChildHandl
     }
     let mut child = cmd.spawn()?;
     let pid = child.id().map(|p| p as i32).unwrap_or(-1);
-    let stdin = child
-        .stdin
-        .take()
-        .ok_or_else(|| std::io::Error::other("no stdin pipe"))?;
-    let stdout = child
-        .stdout
-        .take()
-        .ok_or_else(|| std::io::Error::other("no stdout pipe"))?;
-    let stderr = child
-        .stderr
-        .take()
-        .ok_or_else(|| std::io::Error::other("no stderr pipe"))?;
+    let stdin = child.stdin.take().ok_or_else(|| std::io::Error::other("no stdin pipe"))?;
+    let stdout = child.stdout.take().ok_or_else(|| std::io::Error::other("no stdout pipe"))?;
+    let stderr = child.stderr.take().ok_or_else(|| std::io::Error::other("no stderr pipe"))?;
 
     let (exit_tx, exit_rx) = watch::channel(false);
     let (stdin_tx, stdin_rx) = mpsc::unbounded_channel::<Bytes>();
@@ -246,11 +230,7 @@ pub enum Line {
 
 impl<R: AsyncBufRead + Unpin> LineReader<R> {
     pub fn new(inner: R, max: usize) -> Self {
-        LineReader {
-            inner,
-            max,
-            buf: BytesMut::new(),
-        }
+        LineReader { inner, max, buf: BytesMut::new() }
     }
 
     pub async fn next(&mut self) -> Line {

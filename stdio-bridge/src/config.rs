@@ -60,23 +60,25 @@ pub struct Cli {
     #[arg(long, default_value = "default", value_name = "NAME")]
     pub name: String,
 
-    /// Maximum number of concurrent sessions (children) per server; more answer 503.
+    /// Maximum number of concurrent sessions (children) per server; more answer 503 [default: 64].
     #[arg(long, value_name = "N")]
     pub max_sessions: Option<usize>,
 
-    /// Seconds a request may wait for the child's response before it fails with a JSON-RPC error.
+    /// Seconds a request may wait for the child's response before it fails with a JSON-RPC error
+    /// (progress notifications restart the clock) [default: 60].
     #[arg(long, value_name = "SECS")]
     pub request_timeout_secs: Option<u64>,
 
-    /// Seconds without any traffic after which a session and its child are ended.
+    /// Seconds without HTTP requests after which a session and its child are ended [default: 600].
     #[arg(long, value_name = "SECS")]
     pub idle_timeout_secs: Option<u64>,
 
-    /// Number of pre-initialized children serving stateless 2026-07-28 requests per server.
+    /// Number of pre-initialized children serving stateless 2026-07-28 requests per server
+    /// [default: 2].
     #[arg(long, value_name = "N")]
     pub pool_size: Option<usize>,
 
-    /// Largest accepted HTTP request body and largest child message, in bytes.
+    /// Largest accepted HTTP request body and largest child message, in bytes [default: 33554432].
     #[arg(long, value_name = "BYTES")]
     pub max_message_bytes: Option<usize>,
 
@@ -100,11 +102,11 @@ pub struct Cli {
     #[arg(long = "env", value_name = "KEY=VALUE")]
     pub env: Vec<String>,
 
-    /// Working directory of the child.
+    /// Working directory of the child [default: the bridge's].
     #[arg(long, value_name = "DIR")]
     pub cwd: Option<PathBuf>,
 
-    /// Seconds children get between SIGTERM and SIGKILL when they are stopped.
+    /// Seconds children get between SIGTERM and SIGKILL when they are stopped [default: 5].
     #[arg(long, value_name = "SECS")]
     pub shutdown_grace_secs: Option<u64>,
 
@@ -200,9 +202,7 @@ pub const DEFAULT_GRACE: u64 = 5;
 fn valid_name(name: &str) -> bool {
     !name.is_empty()
         && name.len() <= 64
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
         && name != "mcp"
         && name != "sse"
         && name != "messages"
@@ -228,23 +228,14 @@ impl Config {
             }
             None => {
                 let Some((command, args)) = cli.command.split_first() else {
-                    return Err(
-                        "no server: give a command after `--` or --config FILE (see --help)".into(),
-                    );
+                    return Err("no server: give a command after `--` or --config FILE (see --help)".into());
                 };
                 let mut servers = BTreeMap::new();
                 servers.insert(
                     cli.name.clone(),
-                    ServerFileConfig {
-                        command: command.clone(),
-                        args: args.to_vec(),
-                        ..Default::default()
-                    },
+                    ServerFileConfig { command: command.clone(), args: args.to_vec(), ..Default::default() },
                 );
-                FileConfig {
-                    servers,
-                    ..Default::default()
-                }
+                FileConfig { servers, ..Default::default() }
             }
         };
 
@@ -275,10 +266,7 @@ impl Config {
             };
             let mut env: Vec<(String, String)> = s.env.into_iter().collect();
             env.extend(cli_env.iter().cloned());
-            let max_sessions = cli
-                .max_sessions
-                .or(s.max_sessions)
-                .unwrap_or(DEFAULT_MAX_SESSIONS);
+            let max_sessions = cli.max_sessions.or(s.max_sessions).unwrap_or(DEFAULT_MAX_SESSIONS);
             if max_sessions == 0 {
                 return Err(format!("server {name}: max_sessions must be > 0"));
             }
@@ -297,22 +285,14 @@ impl Config {
                         .max(1),
                 ),
                 idle_timeout: std::time::Duration::from_secs(
-                    cli.idle_timeout_secs
-                        .or(s.idle_timeout_secs)
-                        .unwrap_or(DEFAULT_IDLE_TIMEOUT)
-                        .max(1),
+                    cli.idle_timeout_secs.or(s.idle_timeout_secs).unwrap_or(DEFAULT_IDLE_TIMEOUT).max(1),
                 ),
-                pool_size: cli
-                    .pool_size
-                    .or(s.pool_size)
-                    .unwrap_or(DEFAULT_POOL_SIZE)
-                    .max(1),
+                pool_size: cli.pool_size.or(s.pool_size).unwrap_or(DEFAULT_POOL_SIZE).max(1),
             });
         }
 
-        let default_listen: SocketAddr = DEFAULT_LISTEN
-            .parse()
-            .map_err(|e| format!("internal: bad default address: {e}"))?;
+        let default_listen: SocketAddr =
+            DEFAULT_LISTEN.parse().map_err(|e| format!("internal: bad default address: {e}"))?;
         let mut allowed_origins = file.allowed_origins;
         allowed_origins.extend(cli.allowed_origins.iter().cloned());
         let mut allowed_hosts = file.allowed_hosts;
@@ -327,9 +307,7 @@ impl Config {
                 .unwrap_or(DEFAULT_MAX_MESSAGE)
                 .max(1024),
             shutdown_grace: std::time::Duration::from_secs(
-                cli.shutdown_grace_secs
-                    .or(file.shutdown_grace_secs)
-                    .unwrap_or(DEFAULT_GRACE),
+                cli.shutdown_grace_secs.or(file.shutdown_grace_secs).unwrap_or(DEFAULT_GRACE),
             ),
             servers,
         })

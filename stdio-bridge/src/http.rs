@@ -41,18 +41,13 @@ fn respond(status: StatusCode, ctype: Option<&'static str>, body: ResBody) -> Re
     let mut r = Response::new(body);
     *r.status_mut() = status;
     if let Some(ct) = ctype {
-        r.headers_mut()
-            .insert(CONTENT_TYPE, HeaderValue::from_static(ct));
+        r.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static(ct));
     }
     r
 }
 
 fn rpc_error(status: StatusCode, id: &str, code: i64, msg: &str) -> Res {
-    respond(
-        status,
-        Some("application/json"),
-        ResBody::full(jsonrpc::error_response(id, code, msg)),
-    )
+    respond(status, Some("application/json"), ResBody::full(jsonrpc::error_response(id, code, msg)))
 }
 
 fn json(status: StatusCode, body: Bytes) -> Res {
@@ -60,13 +55,8 @@ fn json(status: StatusCode, body: Bytes) -> Res {
 }
 
 fn sse(body: SseBody) -> Res {
-    let mut r = respond(
-        StatusCode::OK,
-        Some("text/event-stream"),
-        ResBody::Sse(body),
-    );
-    r.headers_mut()
-        .insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    let mut r = respond(StatusCode::OK, Some("text/event-stream"), ResBody::Sse(body));
+    r.headers_mut().insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     r
 }
 
@@ -78,13 +68,11 @@ impl App {
     fn server(&self, name: Option<&str>) -> Option<&Arc<Server>> {
         match name {
             Some(n) => self.servers.iter().find(|s| s.cfg.name == n),
-            None => self.servers.iter().find(|s| s.cfg.name == "default").or(
-                if self.servers.len() == 1 {
-                    self.servers.first()
-                } else {
-                    None
-                },
-            ),
+            None => self.servers.iter().find(|s| s.cfg.name == "default").or(if self.servers.len() == 1 {
+                self.servers.first()
+            } else {
+                None
+            }),
         }
     }
 
@@ -166,10 +154,7 @@ fn route(path: &str) -> Option<(Option<&str>, Endpoint)> {
     }
 }
 
-pub async fn handle(
-    app: Arc<App>,
-    req: Request<Incoming>,
-) -> Result<Res, std::convert::Infallible> {
+pub async fn handle(app: Arc<App>, req: Request<Incoming>) -> Result<Res, std::convert::Infallible> {
     Ok(handle_inner(app, req).await)
 }
 
@@ -192,20 +177,10 @@ async fn handle_inner(app: Arc<App>, req: Request<Incoming>) -> Res {
         return healthz(&app);
     }
     let Some((name, ep)) = route(&path) else {
-        return rpc_error(
-            StatusCode::NOT_FOUND,
-            "null",
-            jsonrpc::INVALID_REQUEST,
-            "Not found",
-        );
+        return rpc_error(StatusCode::NOT_FOUND, "null", jsonrpc::INVALID_REQUEST, "Not found");
     };
     let Some(server) = app.server(name).cloned() else {
-        return rpc_error(
-            StatusCode::NOT_FOUND,
-            "null",
-            jsonrpc::INVALID_REQUEST,
-            "Unknown server",
-        );
+        return rpc_error(StatusCode::NOT_FOUND, "null", jsonrpc::INVALID_REQUEST, "Unknown server");
     };
     let prefix = match name {
         Some(n) => format!("/{n}"),
@@ -229,8 +204,7 @@ async fn handle_inner(app: Arc<App>, req: Request<Incoming>) -> Res {
                 Endpoint::Sse => "GET",
                 Endpoint::Messages => "POST",
             };
-            r.headers_mut()
-                .insert("allow", HeaderValue::from_static(allow));
+            r.headers_mut().insert("allow", HeaderValue::from_static(allow));
             r
         }
     }
@@ -264,10 +238,7 @@ async fn read_body(req: Request<Incoming>, max: usize) -> Result<Bytes, BodyErro
             return Err(BodyError::TooLarge);
         }
     }
-    match http_body_util::Limited::new(req.into_body(), max)
-        .collect()
-        .await
-    {
+    match http_body_util::Limited::new(req.into_body(), max).collect().await {
         Ok(c) => Ok(c.to_bytes()),
         Err(e) => {
             if e.is::<http_body_util::LengthLimitError>() {
@@ -354,12 +325,7 @@ async fn post_mcp(app: &App, server: &Arc<Server>, req: Request<Incoming>) -> Re
         }
     };
     if msgs.is_empty() {
-        return rpc_error(
-            StatusCode::BAD_REQUEST,
-            "null",
-            jsonrpc::INVALID_REQUEST,
-            "Empty batch",
-        );
+        return rpc_error(StatusCode::BAD_REQUEST, "null", jsonrpc::INVALID_REQUEST, "Empty batch");
     }
     let mut infos = Vec::with_capacity(msgs.len());
     for m in &msgs {
@@ -375,18 +341,14 @@ async fn post_mcp(app: &App, server: &Arc<Server>, req: Request<Incoming>) -> Re
             }
         }
     }
-    let has_init = infos
-        .iter()
-        .any(|i| i.kind == Kind::Request && i.method.as_deref() == Some("initialize"));
+    let has_init = infos.iter().any(|i| i.kind == Kind::Request && i.method.as_deref() == Some("initialize"));
 
+    // 2026-07-28 has no sessions: Mcp-Session-Id is ignored for it.
+    let modern = pv.as_deref().is_some_and(|v| MODERN_VERSIONS.contains(&v));
+    let sid = if modern && !has_init { None } else { sid };
     if let Some(sid) = sid {
         let Some(session) = server.get(&sid).filter(|s| s.mode == Mode::Streamable) else {
-            return rpc_error(
-                StatusCode::NOT_FOUND,
-                "null",
-                jsonrpc::SESSION_NOT_FOUND,
-                "Session not found",
-            );
+            return rpc_error(StatusCode::NOT_FOUND, "null", jsonrpc::SESSION_NOT_FOUND, "Session not found");
         };
         if let Some(pv) = &pv {
             if !LEGACY_VERSIONS.contains(&pv.as_str()) {
@@ -421,11 +383,7 @@ async fn post_mcp(app: &App, server: &Arc<Server>, req: Request<Incoming>) -> Re
                 "initialize must not be part of a batch",
             );
         }
-        let id = infos[0]
-            .id
-            .as_ref()
-            .map(|(t, _)| t.clone())
-            .unwrap_or_else(|| "null".into());
+        let id = infos[0].id.as_ref().map(|(t, _)| t.clone()).unwrap_or_else(|| "null".into());
         let session = match server.create_session(Mode::Streamable) {
             Ok(s) => s,
             Err(CreateError::Busy) => {
@@ -456,21 +414,11 @@ async fn post_mcp(app: &App, server: &Arc<Server>, req: Request<Incoming>) -> Re
         return r;
     }
 
-    let modern = pv.as_deref().is_some_and(|v| MODERN_VERSIONS.contains(&v));
     if modern && !batch {
         let (Some(msg), Some(info)) = (msgs.into_iter().next(), infos.into_iter().next()) else {
-            return rpc_error(
-                StatusCode::BAD_REQUEST,
-                "null",
-                jsonrpc::INVALID_REQUEST,
-                "Empty",
-            );
+            return rpc_error(StatusCode::BAD_REQUEST, "null", jsonrpc::INVALID_REQUEST, "Empty");
         };
-        let hdrs = ModernHeaders {
-            version: pv.unwrap_or_default(),
-            method: mcp_method,
-            name: mcp_name,
-        };
+        let hdrs = ModernHeaders { version: pv.unwrap_or_default(), method: mcp_method, name: mcp_name };
         return stateless(server, msg, info, hdrs, accept_json, accept_sse).await;
     }
     if pv.as_deref().is_some_and(|v| !LEGACY_VERSIONS.contains(&v)) {
@@ -480,12 +428,7 @@ async fn post_mcp(app: &App, server: &Arc<Server>, req: Request<Incoming>) -> Re
             jsonrpc::UNSUPPORTED_VERSION,
             &format!(
                 "Unsupported protocol version; supported: {}",
-                LEGACY_VERSIONS
-                    .iter()
-                    .chain(MODERN_VERSIONS)
-                    .copied()
-                    .collect::<Vec<_>>()
-                    .join(", ")
+                LEGACY_VERSIONS.iter().chain(MODERN_VERSIONS).copied().collect::<Vec<_>>().join(", ")
             ),
         );
     }
@@ -538,12 +481,7 @@ async fn relay(
         return if sent_ok {
             respond(StatusCode::ACCEPTED, None, ResBody::empty())
         } else {
-            rpc_error(
-                StatusCode::NOT_FOUND,
-                "null",
-                jsonrpc::SESSION_NOT_FOUND,
-                "Session not found",
-            )
+            rpc_error(StatusCode::NOT_FOUND, "null", jsonrpc::SESSION_NOT_FOUND, "Session not found")
         };
     }
     if batch {
@@ -588,25 +526,16 @@ struct ModernHeaders {
 }
 
 fn decode_header_value(v: &str) -> Option<String> {
-    match v
-        .strip_prefix("=?base64?")
-        .and_then(|r| r.strip_suffix("?="))
-    {
-        Some(b64) => base64::engine::general_purpose::STANDARD
-            .decode(b64)
-            .ok()
-            .and_then(|b| String::from_utf8(b).ok()),
+    match v.strip_prefix("=?base64?").and_then(|r| r.strip_suffix("?=")) {
+        Some(b64) => {
+            base64::engine::general_purpose::STANDARD.decode(b64).ok().and_then(|b| String::from_utf8(b).ok())
+        }
         None => Some(v.to_string()),
     }
 }
 
 fn mismatch(id: &str, msg: &str) -> Res {
-    rpc_error(
-        StatusCode::BAD_REQUEST,
-        id,
-        jsonrpc::HEADER_MISMATCH,
-        &format!("Header mismatch: {msg}"),
-    )
+    rpc_error(StatusCode::BAD_REQUEST, id, jsonrpc::HEADER_MISMATCH, &format!("Header mismatch: {msg}"))
 }
 
 async fn stateless(
@@ -617,11 +546,7 @@ async fn stateless(
     accept_json: bool,
     accept_sse: bool,
 ) -> Res {
-    let id = info
-        .id
-        .as_ref()
-        .map(|(t, _)| t.clone())
-        .unwrap_or_else(|| "null".into());
+    let id = info.id.as_ref().map(|(t, _)| t.clone()).unwrap_or_else(|| "null".into());
     if let Some(mv) = &info.meta_protocol_version {
         if *mv != hdrs.version {
             return mismatch(
@@ -645,9 +570,7 @@ async fn stateless(
     let method = info.method.clone().unwrap_or_default();
     match hdrs.method.as_deref().and_then(decode_header_value) {
         None => return mismatch(&id, "the Mcp-Method header is required"),
-        Some(m) if m != method => {
-            return mismatch(&id, "Mcp-Method does not match the body's method")
-        }
+        Some(m) if m != method => return mismatch(&id, "Mcp-Method does not match the body's method"),
         Some(_) => {}
     }
     let expected_name = match method.as_str() {
@@ -658,9 +581,7 @@ async fn stateless(
     if let Some(expected) = expected_name {
         match hdrs.name.as_deref().and_then(decode_header_value) {
             None => return mismatch(&id, "the Mcp-Name header is required for this method"),
-            Some(n) if n != expected => {
-                return mismatch(&id, "Mcp-Name does not match the body's name/uri")
-            }
+            Some(n) if n != expected => return mismatch(&id, "Mcp-Name does not match the body's name/uri"),
             Some(_) => {}
         }
     }
@@ -688,12 +609,7 @@ async fn stateless(
         return discover(&pooled, &id);
     }
     let Some((orig, range)) = info.id.clone() else {
-        return rpc_error(
-            StatusCode::BAD_REQUEST,
-            "null",
-            jsonrpc::INVALID_REQUEST,
-            "Missing id",
-        );
+        return rpc_error(StatusCode::BAD_REQUEST, "null", jsonrpc::INVALID_REQUEST, "Missing id");
     };
     let bridge_id = pooled.next_bridge_id();
     let rewritten = jsonrpc::splice(&msg, range, bridge_id.as_bytes());
@@ -711,7 +627,14 @@ async fn stateless(
         pooled.close("the MCP server process is gone");
     }
     match rx.recv().await {
-        Some(Out::Json(b)) => json(StatusCode::OK, b),
+        Some(Out::Json(b)) => {
+            // 2026-07-28: an unknown method is answered with HTTP 404.
+            let status = match jsonrpc::inspect(&b) {
+                Ok(i) if i.error_code == Some(jsonrpc::METHOD_NOT_FOUND) => StatusCode::NOT_FOUND,
+                _ => StatusCode::OK,
+            };
+            json(status, b)
+        }
         Some(Out::Event(first)) => sse(SseBody::new(vec![first], rx, None)),
         None => rpc_error(
             StatusCode::INTERNAL_SERVER_ERROR,
@@ -743,11 +666,7 @@ fn discover(pooled: &Session, id: &str) -> Res {
     let init = pooled.init_result().unwrap_or_default();
     let parsed: Option<InitResp> = serde_json::from_slice(&init).ok();
     let result = parsed.and_then(|p| p.result);
-    let caps = result
-        .as_ref()
-        .and_then(|r| r.capabilities)
-        .map(|r| r.get())
-        .unwrap_or("{}");
+    let caps = result.as_ref().and_then(|r| r.capabilities).map(|r| r.get()).unwrap_or("{}");
     let info = result
         .as_ref()
         .and_then(|r| r.server_info)
@@ -764,7 +683,25 @@ fn discover(pooled: &Session, id: &str) -> Res {
     json(StatusCode::OK, Bytes::from(body))
 }
 
+fn modern_get_delete<B>(req: &Request<B>) -> Option<Res> {
+    let pv = header(req, "mcp-protocol-version")?;
+    if MODERN_VERSIONS.contains(&pv) {
+        let mut r = rpc_error(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "null",
+            jsonrpc::INVALID_REQUEST,
+            "Method not allowed in protocol revision 2026-07-28 (no sessions, POST only)",
+        );
+        r.headers_mut().insert("allow", HeaderValue::from_static("POST"));
+        return Some(r);
+    }
+    None
+}
+
 fn get_mcp(server: &Arc<Server>, req: Request<Incoming>) -> Res {
+    if let Some(r) = modern_get_delete(&req) {
+        return r;
+    }
     let (_, accept_sse) = accepts(&req);
     if !accept_sse {
         return rpc_error(
@@ -783,12 +720,7 @@ fn get_mcp(server: &Arc<Server>, req: Request<Incoming>) -> Res {
         );
     };
     let Some(session) = server.get(sid).filter(|s| s.mode == Mode::Streamable) else {
-        return rpc_error(
-            StatusCode::NOT_FOUND,
-            "null",
-            jsonrpc::SESSION_NOT_FOUND,
-            "Session not found",
-        );
+        return rpc_error(StatusCode::NOT_FOUND, "null", jsonrpc::SESSION_NOT_FOUND, "Session not found");
     };
     if let Some(pv) = header(&req, "mcp-protocol-version") {
         if !LEGACY_VERSIONS.contains(&pv) {
@@ -812,6 +744,9 @@ fn get_mcp(server: &Arc<Server>, req: Request<Incoming>) -> Res {
 }
 
 fn delete_mcp(server: &Arc<Server>, req: Request<Incoming>) -> Res {
+    if let Some(r) = modern_get_delete(&req) {
+        return r;
+    }
     let Some(sid) = header(&req, "mcp-session-id") else {
         return rpc_error(
             StatusCode::BAD_REQUEST,
@@ -821,12 +756,7 @@ fn delete_mcp(server: &Arc<Server>, req: Request<Incoming>) -> Res {
         );
     };
     let Some(session) = server.get(sid).filter(|s| s.mode == Mode::Streamable) else {
-        return rpc_error(
-            StatusCode::NOT_FOUND,
-            "null",
-            jsonrpc::SESSION_NOT_FOUND,
-            "Session not found",
-        );
+        return rpc_error(StatusCode::NOT_FOUND, "null", jsonrpc::SESSION_NOT_FOUND, "Session not found");
     };
     session.close("the client ended the session (DELETE)");
     respond(StatusCode::OK, None, ResBody::empty())
@@ -857,26 +787,19 @@ fn get_sse(server: &Arc<Server>, prefix: &str) -> Res {
         }
     };
     let (tx, rx) = mpsc::unbounded_channel();
-    let endpoint = Bytes::from(format!(
-        "event: endpoint\ndata: {prefix}/messages?sessionId={}\n\n",
-        session.id
-    ));
+    let endpoint =
+        Bytes::from(format!("event: endpoint\ndata: {prefix}/messages?sessionId={}\n\n", session.id));
     session.attach_standalone(tx);
     sse(SseBody::new(vec![endpoint], rx, Some(session)))
 }
 
 fn query_param<'a>(query: &'a str, name: &str) -> Option<&'a str> {
-    query
-        .split('&')
-        .filter_map(|kv| kv.split_once('='))
-        .find(|(k, _)| *k == name)
-        .map(|(_, v)| v)
+    query.split('&').filter_map(|kv| kv.split_once('=')).find(|(k, _)| *k == name).map(|(_, v)| v)
 }
 
 async fn post_messages(app: &App, server: &Arc<Server>, req: Request<Incoming>) -> Res {
     let query = req.uri().query().unwrap_or("");
-    let Some(sid) = query_param(query, "sessionId").or_else(|| query_param(query, "session_id"))
-    else {
+    let Some(sid) = query_param(query, "sessionId").or_else(|| query_param(query, "session_id")) else {
         return rpc_error(
             StatusCode::BAD_REQUEST,
             "null",
@@ -885,12 +808,7 @@ async fn post_messages(app: &App, server: &Arc<Server>, req: Request<Incoming>) 
         );
     };
     let Some(session) = server.get(sid).filter(|s| s.mode == Mode::Legacy) else {
-        return rpc_error(
-            StatusCode::NOT_FOUND,
-            "null",
-            jsonrpc::SESSION_NOT_FOUND,
-            "Session not found",
-        );
+        return rpc_error(StatusCode::NOT_FOUND, "null", jsonrpc::SESSION_NOT_FOUND, "Session not found");
     };
     let max = app.cfg.max_message_bytes;
     let body = match read_body(req, max).await {
@@ -898,27 +816,13 @@ async fn post_messages(app: &App, server: &Arc<Server>, req: Request<Incoming>) 
         Err(e) => return body_error(e, max),
     };
     if serde_json::from_slice::<&RawValue>(&body).is_err() {
-        return rpc_error(
-            StatusCode::BAD_REQUEST,
-            "null",
-            jsonrpc::PARSE_ERROR,
-            "Parse error",
-        );
+        return rpc_error(StatusCode::BAD_REQUEST, "null", jsonrpc::PARSE_ERROR, "Parse error");
     }
     session.touch();
     if !session.child.send(body) {
-        return rpc_error(
-            StatusCode::NOT_FOUND,
-            "null",
-            jsonrpc::SESSION_NOT_FOUND,
-            "Session not found",
-        );
+        return rpc_error(StatusCode::NOT_FOUND, "null", jsonrpc::SESSION_NOT_FOUND, "Session not found");
     }
-    respond(
-        StatusCode::ACCEPTED,
-        Some("text/plain"),
-        ResBody::full("Accepted"),
-    )
+    respond(StatusCode::ACCEPTED, Some("text/plain"), ResBody::full("Accepted"))
 }
 
 #[cfg(test)]
@@ -928,14 +832,8 @@ mod tests {
     #[test]
     fn routes() {
         assert!(matches!(route("/mcp"), Some((None, Endpoint::Mcp))));
-        assert!(matches!(
-            route("/fs/mcp/"),
-            Some((Some("fs"), Endpoint::Mcp))
-        ));
-        assert!(matches!(
-            route("/fs/messages"),
-            Some((Some("fs"), Endpoint::Messages))
-        ));
+        assert!(matches!(route("/fs/mcp/"), Some((Some("fs"), Endpoint::Mcp))));
+        assert!(matches!(route("/fs/messages"), Some((Some("fs"), Endpoint::Messages))));
         assert!(route("/a/b/mcp").is_none());
         assert!(route("/other").is_none());
     }

@@ -34,6 +34,12 @@ struct PeekResult<'a> {
 }
 
 #[derive(Deserialize)]
+struct PeekError {
+    #[serde(default)]
+    code: Option<i64>,
+}
+
+#[derive(Deserialize)]
 struct Peek<'a> {
     #[serde(borrow, default)]
     id: Option<&'a RawValue>,
@@ -70,6 +76,8 @@ pub struct Info {
     /// `params._meta["io.modelcontextprotocol/protocolVersion"]`.
     pub protocol_version: Option<String>,
     pub meta_protocol_version: Option<String>,
+    /// `error.code` of an error response.
+    pub error_code: Option<i64>,
 }
 
 fn offset_in(outer: &[u8], inner: &str) -> Option<std::ops::Range<usize>> {
@@ -112,6 +120,7 @@ pub fn inspect(msg: &[u8]) -> Result<Info, String> {
         uri: None,
         protocol_version: None,
         meta_protocol_version: None,
+        error_code: None,
     };
     if let Some(raw) = peek.params {
         if let Ok(p) = serde_json::from_str::<PeekParams>(raw.get()) {
@@ -126,6 +135,11 @@ pub fn inspect(msg: &[u8]) -> Result<Info, String> {
                 info.meta_protocol_version = meta.protocol_version.map(|s| s.into_owned());
             }
             info.progress_token = tok;
+        }
+    }
+    if let Some(raw) = peek.error {
+        if let Ok(e) = serde_json::from_str::<PeekError>(raw.get()) {
+            info.error_code = e.code;
         }
     }
     if let Some(raw) = peek.result {

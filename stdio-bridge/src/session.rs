@@ -157,13 +157,7 @@ impl Server {
         let max = self.cfg.max_sessions;
         if self
             .count
-            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |c| {
-                if c < max {
-                    Some(c + 1)
-                } else {
-                    None
-                }
-            })
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |c| if c < max { Some(c + 1) } else { None })
             .is_err()
         {
             return Err(CreateError::Busy);
@@ -183,9 +177,7 @@ impl Server {
     fn start(self: &Arc<Self>, mode: Mode, counted: bool) -> Result<Arc<Session>, CreateError> {
         let id = new_session_id();
         if id.is_empty() {
-            return Err(CreateError::Spawn(
-                "no OS randomness for session ids".into(),
-            ));
+            return Err(CreateError::Spawn("no OS randomness for session ids".into()));
         }
         let label = format!("{}/{}", self.cfg.name, &id[..8]);
         let (handle, out) = child::spawn(&self.cfg, &label)
@@ -257,18 +249,14 @@ impl Server {
                 }
                 _ => {
                     s.close("initialize failed");
-                    return Err(CreateError::Spawn(
-                        "the MCP server did not answer initialize".into(),
-                    ));
+                    return Err(CreateError::Spawn("the MCP server did not answer initialize".into()));
                 }
             }
             pool.push(Arc::clone(&s));
             return Ok(s);
         }
         let i = self.pool_next.fetch_add(1, Ordering::Relaxed) % pool.len().max(1);
-        pool.get(i)
-            .cloned()
-            .ok_or_else(|| CreateError::Spawn("empty pool".into()))
+        pool.get(i).cloned().ok_or_else(|| CreateError::Spawn("empty pool".into()))
     }
 
     pub async fn pool_sessions(&self) -> Vec<Arc<Session>> {
@@ -315,10 +303,7 @@ impl Session {
     }
 
     pub fn next_bridge_id(&self) -> String {
-        format!(
-            "\"mcpb-{}\"",
-            self.next_bridge_id.fetch_add(1, Ordering::Relaxed)
-        )
+        format!("\"mcpb-{}\"", self.next_bridge_id.fetch_add(1, Ordering::Relaxed))
     }
 
     /// Register an in-flight request. `key` is the id as JSON text.
@@ -368,17 +353,8 @@ impl Session {
     }
 
     fn new_stream(st: &mut State, s: u64) -> Option<Bytes> {
-        st.streams.insert(
-            s,
-            StreamState {
-                next_event: 1,
-                sink: None,
-            },
-        );
-        let priming = st
-            .protocol_version
-            .as_deref()
-            .is_some_and(|v| v >= "2025-11-25");
+        st.streams.insert(s, StreamState { next_event: 1, sink: None });
+        let priming = st.protocol_version.as_deref().is_some_and(|v| v >= "2025-11-25");
         if priming {
             let frame = Bytes::from(format!("id: {s}_0\ndata: \n\n"));
             Some(frame)
@@ -389,11 +365,7 @@ impl Session {
 
     fn log_event(st: &mut State, stream: u64, seq: u64, frame: &Bytes) {
         st.log_bytes += frame.len();
-        st.log.push_back(LoggedEvent {
-            stream,
-            seq,
-            frame: frame.clone(),
-        });
+        st.log.push_back(LoggedEvent { stream, seq, frame: frame.clone() });
         while st.log.len() > LOG_MAX_EVENTS || st.log_bytes > LOG_MAX_BYTES {
             match st.log.pop_front() {
                 Some(e) => st.log_bytes -= e.frame.len(),
@@ -448,11 +420,7 @@ impl Session {
     }
 
     fn to_standalone(st: &mut State, msg: Bytes) {
-        let live = st
-            .streams
-            .get(&0)
-            .and_then(|s| s.sink.as_ref())
-            .is_some_and(|tx| !tx.is_closed());
+        let live = st.streams.get(&0).and_then(|s| s.sink.as_ref()).is_some_and(|tx| !tx.is_closed());
         if live {
             let frame = Self::stream_event(st, 0, &msg);
             if let Some(tx) = st.streams.get(&0).and_then(|s| s.sink.as_ref()) {
@@ -545,10 +513,17 @@ impl Session {
             Kind::Notification => {
                 let method = info.method.as_deref().unwrap_or("");
                 let target = if let Some(tok) = &info.progress_token {
-                    st.pending
-                        .iter()
-                        .find(|(_, p)| p.progress_token.as_deref() == Some(tok.as_str()))
-                        .map(|(k, _)| k.clone())
+                    let found = st
+                        .pending
+                        .iter_mut()
+                        .find(|(_, p)| p.progress_token.as_deref() == Some(tok.as_str()));
+                    found.map(|(k, p)| {
+                        // Progress shows the child is alive: restart the request's timeout.
+                        if method == "notifications/progress" {
+                            p.started = Instant::now();
+                        }
+                        k.clone()
+                    })
                 } else {
                     None
                 };
@@ -605,13 +580,7 @@ impl Session {
     pub fn attach_standalone(&self, tx: mpsc::UnboundedSender<Out>) {
         let mut st = self.lock();
         st.last_activity = Instant::now();
-        st.streams
-            .entry(0)
-            .or_insert(StreamState {
-                next_event: 1,
-                sink: None,
-            })
-            .sink = Some(tx);
+        st.streams.entry(0).or_insert(StreamState { next_event: 1, sink: None }).sink = Some(tx);
         let backlog: Vec<Bytes> = st.backlog.drain(..).collect();
         for msg in backlog {
             if self.mode == Mode::Legacy {
@@ -674,10 +643,7 @@ impl Session {
             let err = jsonrpc::error_response(
                 &key,
                 jsonrpc::REQUEST_TIMEOUT,
-                &format!(
-                    "Request timed out after {} s waiting for the MCP server",
-                    timeout.as_secs()
-                ),
+                &format!("Request timed out after {} s waiting for the MCP server", timeout.as_secs()),
             );
             self.respond(&mut st, &key, err);
             self.child.send(Bytes::from(format!(

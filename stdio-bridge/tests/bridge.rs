@@ -20,11 +20,7 @@ fn initialize_gives_unguessable_session_and_json_call() {
     assert_eq!(r.header("content-type"), Some("application/json"));
     assert_eq!(tool_text(&r), "hi");
     // The same session is reachable under /<name>/mcp.
-    let r = b.post(
-        "/default/mcp",
-        &json_hdrs(Some(&sid)),
-        r#"{"jsonrpc":"2.0","id":2,"method":"ping"}"#,
-    );
+    let r = b.post("/default/mcp", &json_hdrs(Some(&sid)), r#"{"jsonrpc":"2.0","id":2,"method":"ping"}"#);
     assert_eq!(r.status, 200, "{}", r.text());
 }
 
@@ -48,11 +44,7 @@ fn related_notifications_stream_over_sse() {
     // A client that accepts only JSON still gets JSON.
     let r = b.post(
         "/mcp",
-        &[
-            ("content-type", "application/json"),
-            ("accept", "application/json"),
-            ("mcp-session-id", &sid),
-        ],
+        &[("content-type", "application/json"), ("accept", "application/json"), ("mcp-session-id", &sid)],
         r#"{"jsonrpc":"2.0","id":"p2","method":"tools/call","params":{"name":"notify","arguments":{}}}"#,
     );
     assert_eq!(r.header("content-type"), Some("application/json"));
@@ -70,11 +62,7 @@ fn notification_and_response_get_202() {
     );
     assert_eq!(r.status, 202);
     assert!(r.body.is_empty());
-    let r = b.post(
-        "/mcp",
-        &json_hdrs(Some(&sid)),
-        r#"{"jsonrpc":"2.0","id":"srv-x","result":{}}"#,
-    );
+    let r = b.post("/mcp", &json_hdrs(Some(&sid)), r#"{"jsonrpc":"2.0","id":"srv-x","result":{}}"#);
     assert_eq!(r.status, 202);
 }
 
@@ -86,11 +74,7 @@ fn status_codes() {
     assert_eq!(r.status, 404);
     assert_eq!(r.json()["error"]["code"], -32001);
     // Missing session id on a non-initialize request: 400.
-    let r = b.post(
-        "/mcp",
-        &json_hdrs(None),
-        r#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#,
-    );
+    let r = b.post("/mcp", &json_hdrs(None), r#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#);
     assert_eq!(r.status, 400);
     // Unsupported protocol version header: 400.
     let sid = b.init("/mcp");
@@ -140,11 +124,7 @@ fn get_stream_receives_server_notification_and_requests() {
         r#"{"jsonrpc":"2.0","id":5,"method":"tools/call","params":{"name":"broadcast","arguments":{}}}"#,
     );
     assert_eq!(tool_text(&r), "sent");
-    assert!(
-        s.wait_for("notifications/tools/list_changed", Duration::from_secs(5)),
-        "{}",
-        s.seen
-    );
+    assert!(s.wait_for("notifications/tools/list_changed", Duration::from_secs(5)), "{}", s.seen);
 
     // Sampling: the server->client request reaches the GET stream when the POST accepts only
     // JSON, and the client's answer (a POSTed response) reaches the child.
@@ -163,11 +143,7 @@ fn get_stream_receives_server_notification_and_requests() {
             br#"{"jsonrpc":"2.0","id":6,"method":"tools/call","params":{"name":"sample","arguments":{}}}"#,
         )
     });
-    assert!(
-        s.wait_for("sampling/createMessage", Duration::from_secs(5)),
-        "{}",
-        s.seen
-    );
+    assert!(s.wait_for("sampling/createMessage", Duration::from_secs(5)), "{}", s.seen);
     let r = b.post(
         "/mcp",
         &json_hdrs(Some(&sid)),
@@ -190,22 +166,14 @@ fn sampling_goes_on_the_post_sse_stream() {
         br#"{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"sample","arguments":{}}}"#,
     );
     assert_eq!(s.status, 200);
-    assert!(
-        s.wait_for("sampling/createMessage", Duration::from_secs(5)),
-        "{}",
-        s.seen
-    );
+    assert!(s.wait_for("sampling/createMessage", Duration::from_secs(5)), "{}", s.seen);
     let r = b.post(
         "/mcp",
         &json_hdrs(Some(&sid)),
         r#"{"jsonrpc":"2.0","id":"srv-1","result":{"role":"assistant","content":{"type":"text","text":"yo"},"model":"m"}}"#,
     );
     assert_eq!(r.status, 202);
-    assert!(
-        s.wait_for("sampled: yo", Duration::from_secs(5)),
-        "{}",
-        s.seen
-    );
+    assert!(s.wait_for("sampled: yo", Duration::from_secs(5)), "{}", s.seen);
 }
 
 #[test]
@@ -216,13 +184,20 @@ fn delete_ends_session_and_child() {
     assert!(pid_alive(pid));
     let r = request(&b.addr, "DELETE", "/mcp", &[("mcp-session-id", &sid)], b"");
     assert_eq!(r.status, 200);
-    assert!(
-        wait_gone(pid, Duration::from_secs(5)),
-        "child {pid} still alive"
-    );
+    assert!(wait_gone(pid, Duration::from_secs(5)), "child {pid} still alive");
     assert_eq!(b.call(&sid, 2, "echo", "{}").status, 404);
     let r = request(&b.addr, "DELETE", "/mcp", &[("mcp-session-id", &sid)], b"");
     assert_eq!(r.status, 404);
+}
+
+#[test]
+fn delete_kills_the_whole_process_group() {
+    let b = Bridge::start(&[]);
+    let sid = b.init("/mcp");
+    let gc: i32 = tool_text(&b.call(&sid, 1, "grandchild", "{}")).parse().unwrap();
+    assert!(pid_alive(gc));
+    request(&b.addr, "DELETE", "/mcp", &[("mcp-session-id", &sid)], b"");
+    assert!(wait_gone(gc, Duration::from_secs(5)), "grandchild {gc} survived");
 }
 
 #[test]
@@ -241,10 +216,7 @@ fn child_crash_fails_pending_request_and_ends_session() {
         std::thread::sleep(Duration::from_millis(20));
     }
     let sid2 = b.init("/mcp");
-    assert_eq!(
-        tool_text(&b.call(&sid2, 3, "echo", r#"{"message":"again"}"#)),
-        "again"
-    );
+    assert_eq!(tool_text(&b.call(&sid2, 3, "echo", r#"{"message":"again"}"#)), "again");
 }
 
 #[test]
@@ -258,10 +230,7 @@ fn hung_child_times_out() {
     assert_eq!(v["error"]["code"], -32001, "{v}");
     assert!(t.elapsed() < Duration::from_secs(4));
     // The session still works.
-    assert_eq!(
-        tool_text(&b.call(&sid, 10, "echo", r#"{"message":"ok"}"#)),
-        "ok"
-    );
+    assert_eq!(tool_text(&b.call(&sid, 10, "echo", r#"{"message":"ok"}"#)), "ok");
 }
 
 #[test]
@@ -281,9 +250,7 @@ fn max_sessions_gives_503() {
 fn ten_megabyte_message_round_trips() {
     let b = Bridge::start(&[]);
     let sid = b.init("/mcp");
-    let big: String = (0..10 * 1024 * 1024)
-        .map(|i| (b'a' + (i % 26) as u8) as char)
-        .collect();
+    let big: String = (0..10 * 1024 * 1024).map(|i| (b'a' + (i % 26) as u8) as char).collect();
     let r = b.call(&sid, 1, "echo", &format!(r#"{{"message":"{big}"}}"#));
     assert_eq!(r.status, 200);
     assert_eq!(tool_text(&r), big);
@@ -349,11 +316,7 @@ fn sigterm_leaves_no_orphans() {
     let mut pids = Vec::new();
     for i in 0..3 {
         let sid = b.init("/mcp");
-        pids.push(
-            tool_text(&b.call(&sid, i, "pid", "{}"))
-                .parse::<i32>()
-                .unwrap(),
-        );
+        pids.push(tool_text(&b.call(&sid, i, "pid", "{}")).parse::<i32>().unwrap());
     }
     let mut b = b;
     unsafe {
@@ -380,10 +343,7 @@ fn bridge_killed_hard_takes_children_along() {
     let pid: i32 = tool_text(&b.call(&sid, 1, "pid", "{}")).parse().unwrap();
     b.child.kill().unwrap();
     b.child.wait().unwrap();
-    assert!(
-        wait_gone(pid, Duration::from_secs(5)),
-        "orphan {pid} after SIGKILL"
-    );
+    assert!(wait_gone(pid, Duration::from_secs(5)), "orphan {pid} after SIGKILL");
 }
 
 #[test]
@@ -399,13 +359,7 @@ fn thousand_sessions_leak_nothing() {
             let addr = b.addr.clone();
             std::thread::spawn(move || {
                 for _ in 0..250 {
-                    let r = request(
-                        &addr,
-                        "POST",
-                        "/mcp",
-                        &json_hdrs(None),
-                        common::INIT.as_bytes(),
-                    );
+                    let r = request(&addr, "POST", "/mcp", &json_hdrs(None), common::INIT.as_bytes());
                     assert_eq!(r.status, 200, "{}", r.text());
                     let sid = r.header("mcp-session-id").unwrap().to_string();
                     let r = request(&addr, "DELETE", "/mcp", &[("mcp-session-id", &sid)], b"");
@@ -424,10 +378,7 @@ fn thousand_sessions_leak_nothing() {
         if kids.is_empty() && fds <= fds_before {
             break;
         }
-        assert!(
-            Instant::now() < deadline,
-            "leak: children {kids:?}, fds {fds} (before {fds_before})"
-        );
+        assert!(Instant::now() < deadline, "leak: children {kids:?}, fds {fds} (before {fds_before})");
         std::thread::sleep(Duration::from_millis(50));
     }
     let r = request(&b.addr, "GET", "/healthz", &[], b"");
@@ -437,38 +388,15 @@ fn thousand_sessions_leak_nothing() {
 #[test]
 fn legacy_sse_flow() {
     let b = Bridge::start(&[]);
-    let mut s = open_stream(
-        &b.addr,
-        "GET",
-        "/default/sse",
-        &[("accept", "text/event-stream")],
-        b"",
-    );
+    let mut s = open_stream(&b.addr, "GET", "/default/sse", &[("accept", "text/event-stream")], b"");
     assert_eq!(s.status, 200);
     assert!(s.wait_for("event: endpoint", Duration::from_secs(5)));
     assert!(s.wait_for("\n\n", Duration::from_secs(5)));
-    let endpoint = s
-        .seen
-        .lines()
-        .find_map(|l| l.strip_prefix("data: "))
-        .unwrap()
-        .trim()
-        .to_string();
-    assert!(
-        endpoint.starts_with("/default/messages?sessionId="),
-        "{endpoint}"
-    );
-    let r = b.post(
-        &endpoint,
-        &[("content-type", "application/json")],
-        common::INIT,
-    );
+    let endpoint = s.seen.lines().find_map(|l| l.strip_prefix("data: ")).unwrap().trim().to_string();
+    assert!(endpoint.starts_with("/default/messages?sessionId="), "{endpoint}");
+    let r = b.post(&endpoint, &[("content-type", "application/json")], common::INIT);
     assert_eq!(r.status, 202);
-    assert!(
-        s.wait_for("\"protocolVersion\"", Duration::from_secs(5)),
-        "{}",
-        s.seen
-    );
+    assert!(s.wait_for("\"protocolVersion\"", Duration::from_secs(5)), "{}", s.seen);
     let r = b.post(
         &endpoint,
         &[("content-type", "application/json")],
@@ -478,28 +406,14 @@ fn legacy_sse_flow() {
     assert!(s.wait_for("legacy!", Duration::from_secs(5)), "{}", s.seen);
     // Python SDK spelling of the query parameter works too.
     let alt = endpoint.replace("sessionId", "session_id");
-    let r = b.post(
-        &alt,
-        &[("content-type", "application/json")],
-        r#"{"jsonrpc":"2.0","id":3,"method":"ping"}"#,
-    );
+    let r =
+        b.post(&alt, &[("content-type", "application/json")], r#"{"jsonrpc":"2.0","id":3,"method":"ping"}"#);
     assert_eq!(r.status, 202);
     // Closing the stream ends the session.
     drop(s);
     let deadline = Instant::now() + Duration::from_secs(5);
-    while b
-        .post(
-            &endpoint,
-            &[],
-            r#"{"jsonrpc":"2.0","id":4,"method":"ping"}"#,
-        )
-        .status
-        != 404
-    {
-        assert!(
-            Instant::now() < deadline,
-            "legacy session outlived its stream"
-        );
+    while b.post(&endpoint, &[], r#"{"jsonrpc":"2.0","id":4,"method":"ping"}"#).status != 404 {
+        assert!(Instant::now() < deadline, "legacy session outlived its stream");
         std::thread::sleep(Duration::from_millis(20));
     }
 }
@@ -554,6 +468,20 @@ fn stateless_2026_07_28() {
     );
     let v = r.json();
     assert_eq!(v["result"]["serverInfo"]["name"], "mcp-bridge-echo");
+    // Unknown method: 404 + -32601; a stray session id is ignored; GET is 405.
+    let mut h = modern("nope/nothing", None);
+    h.push(("mcp-session-id", "ffffffffffffffffffffffffffffffff".into()));
+    let r = post_owned(&b, &h, r#"{"jsonrpc":"2.0","id":2,"method":"nope/nothing"}"#);
+    assert_eq!(r.status, 404, "{}", r.text());
+    assert_eq!(r.json()["error"]["code"], -32601);
+    let r = request(
+        &b.addr,
+        "GET",
+        "/mcp",
+        &[("accept", "text/event-stream"), ("mcp-protocol-version", "2026-07-28")],
+        b"",
+    );
+    assert_eq!(r.status, 405);
     // Concurrent stateless requests with the same client id do not collide.
     let handles: Vec<_> = (0..8)
         .map(|i| {
@@ -595,11 +523,7 @@ fn batch_allowed_only_for_2025_03_26() {
     assert_eq!(v.as_array().map(|a| a.len()), Some(2), "{v}");
     // Not allowed on a 2025-11-25 session.
     let sid2 = b.init("/mcp");
-    let r = b.post(
-        "/mcp",
-        &json_hdrs(Some(&sid2)),
-        r#"[{"jsonrpc":"2.0","id":1,"method":"ping"}]"#,
-    );
+    let r = b.post("/mcp", &json_hdrs(Some(&sid2)), r#"[{"jsonrpc":"2.0","id":1,"method":"ping"}]"#);
     assert_eq!(r.status, 400);
 }
 
@@ -617,14 +541,7 @@ fn resume_with_last_event_id() {
         br#"{"jsonrpc":"2.0","id":11,"method":"tools/call","params":{"name":"sample","arguments":{}}}"#,
     );
     assert!(s.wait_for("sampling/createMessage", Duration::from_secs(5)));
-    let last = s
-        .seen
-        .lines()
-        .rev()
-        .find_map(|l| l.strip_prefix("id: "))
-        .unwrap()
-        .trim()
-        .to_string();
+    let last = s.seen.lines().rev().find_map(|l| l.strip_prefix("id: ")).unwrap().trim().to_string();
     drop(s);
     let r = b.post(
         "/mcp",
@@ -637,19 +554,11 @@ fn resume_with_last_event_id() {
         &b.addr,
         "GET",
         "/mcp",
-        &[
-            ("accept", "text/event-stream"),
-            ("mcp-session-id", &sid),
-            ("last-event-id", &last),
-        ],
+        &[("accept", "text/event-stream"), ("mcp-session-id", &sid), ("last-event-id", &last)],
         b"",
     );
     assert_eq!(g.status, 200);
-    assert!(
-        g.wait_for("sampled: resumed", Duration::from_secs(5)),
-        "{}",
-        g.seen
-    );
+    assert!(g.wait_for("sampled: resumed", Duration::from_secs(5)), "{}", g.seen);
 }
 
 #[test]
@@ -693,17 +602,9 @@ fn config_file_with_named_servers() {
     assert_eq!(r.status, 503);
     let s2 = b.init("/two/mcp");
     // Sessions are per server.
-    let r = b.post(
-        "/two/mcp",
-        &json_hdrs(Some(&s1)),
-        r#"{"jsonrpc":"2.0","id":1,"method":"ping"}"#,
-    );
+    let r = b.post("/two/mcp", &json_hdrs(Some(&s1)), r#"{"jsonrpc":"2.0","id":1,"method":"ping"}"#);
     assert_eq!(r.status, 404);
-    let r = b.post(
-        "/two/mcp",
-        &json_hdrs(Some(&s2)),
-        r#"{"jsonrpc":"2.0","id":1,"method":"ping"}"#,
-    );
+    let r = b.post("/two/mcp", &json_hdrs(Some(&s2)), r#"{"jsonrpc":"2.0","id":1,"method":"ping"}"#);
     assert_eq!(r.status, 200);
     // No default server with two named ones.
     assert_eq!(b.post("/mcp", &json_hdrs(None), common::INIT).status, 404);

@@ -27,7 +27,7 @@ fi
 
 # A Python with the `mcp` SDK for the fixture server.
 if [ -z "${PYTHON:-}" ]; then
-  for cand in "$REPO/.venv/bin/python" "/work/main/.venv/bin/python" "$DEPS/venv/bin/python"; do
+  for cand in "$REPO/.venv/bin/python" "$DEPS/venv/bin/python"; do
     if [ -x "$cand" ] && "$cand" -c 'import mcp.server.fastmcp' 2>/dev/null; then PYTHON="$cand"; break; fi
   done
 fi

@@ -74,6 +74,10 @@ impl Server {
                         text_result(&id, m)
                     }
                     "pid" => text_result(&id, &std::process::id().to_string()),
+                    "grandchild" => match std::process::Command::new("sleep").arg("300").spawn() {
+                        Ok(c) => text_result(&id, &c.id().to_string()),
+                        Err(e) => text_result(&id, &format!("error {e}")),
+                    },
                     "crash" => {
                         let _ = self.out.flush();
                         std::process::exit(3);
@@ -118,11 +122,8 @@ impl Server {
 
 fn main() {
     let stdin = std::io::stdin();
-    let mut server = Server {
-        out: std::io::BufWriter::new(std::io::stdout()),
-        sampling: Vec::new(),
-        next: 0,
-    };
+    let mut server =
+        Server { out: std::io::BufWriter::new(std::io::stdout()), sampling: Vec::new(), next: 0 };
     if std::env::var_os("ECHO_ANNOUNCE_STDERR").is_some() {
         eprintln!("echo server starting");
     }
@@ -140,8 +141,7 @@ fn main() {
         }
         match serde_json::from_str::<Value>(raw) {
             Ok(Value::Array(items)) => {
-                let answers: Vec<String> =
-                    items.iter().filter_map(|m| server.handle(raw, m)).collect();
+                let answers: Vec<String> = items.iter().filter_map(|m| server.handle(raw, m)).collect();
                 if !answers.is_empty() {
                     let line = format!("[{}]", answers.join(","));
                     server.emit(&line);
@@ -152,9 +152,9 @@ fn main() {
                     server.emit(&answer);
                 }
             }
-            Err(_) => server.emit(
-                r#"{"jsonrpc":"2.0","id":null,"error":{"code":-32700,"message":"Parse error"}}"#,
-            ),
+            Err(_) => {
+                server.emit(r#"{"jsonrpc":"2.0","id":null,"error":{"code":-32700,"message":"Parse error"}}"#)
+            }
         }
         let _ = server.out.flush();
     }

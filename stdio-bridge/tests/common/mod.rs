@@ -56,9 +56,7 @@ impl Bridge {
                 log2.lock().unwrap().push_str(&line);
             }
         });
-        let addr = rx
-            .recv_timeout(Duration::from_secs(10))
-            .expect("bridge did not start");
+        let addr = rx.recv_timeout(Duration::from_secs(10)).expect("bridge did not start");
         Bridge { child, addr, log }
     }
 
@@ -119,10 +117,7 @@ impl Drop for Bridge {
 pub const INIT: &str = r#"{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}"#;
 
 pub fn json_hdrs(sid: Option<&str>) -> Vec<(&str, &str)> {
-    let mut v = vec![
-        ("content-type", "application/json"),
-        ("accept", "application/json, text/event-stream"),
-    ];
+    let mut v = vec![("content-type", "application/json"), ("accept", "application/json, text/event-stream")];
     if let Some(s) = sid {
         v.push(("mcp-session-id", s));
         v.push(("mcp-protocol-version", "2025-11-25"));
@@ -139,10 +134,7 @@ pub struct Resp {
 
 impl Resp {
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
     }
     pub fn text(&self) -> String {
         String::from_utf8_lossy(&self.body).into_owned()
@@ -152,13 +144,7 @@ impl Resp {
     }
 }
 
-fn write_request(
-    s: &mut TcpStream,
-    method: &str,
-    path: &str,
-    headers: &[(&str, &str)],
-    body: &[u8],
-) {
+fn write_request(s: &mut TcpStream, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) {
     let mut head = format!("{method} {path} HTTP/1.1\r\nconnection: close\r\n");
     if !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("host")) {
         head.push_str("host: 127.0.0.1\r\n");
@@ -166,9 +152,8 @@ fn write_request(
     for (k, v) in headers {
         head.push_str(&format!("{k}: {v}\r\n"));
     }
-    let chunked = headers
-        .iter()
-        .any(|(k, v)| k.eq_ignore_ascii_case("transfer-encoding") && v.contains("chunked"));
+    let chunked =
+        headers.iter().any(|(k, v)| k.eq_ignore_ascii_case("transfer-encoding") && v.contains("chunked"));
     if !chunked {
         head.push_str(&format!("content-length: {}\r\n", body.len()));
     }
@@ -176,8 +161,7 @@ fn write_request(
     s.write_all(head.as_bytes()).unwrap();
     if chunked {
         for part in body.chunks(7) {
-            s.write_all(format!("{:x}\r\n", part.len()).as_bytes())
-                .unwrap();
+            s.write_all(format!("{:x}\r\n", part.len()).as_bytes()).unwrap();
             s.write_all(part).unwrap();
             s.write_all(b"\r\n").unwrap();
         }
@@ -210,21 +194,13 @@ fn read_head(r: &mut BufReader<TcpStream>) -> (u16, Vec<(String, String)>) {
     (status, headers)
 }
 
-pub fn request(
-    addr: &str,
-    method: &str,
-    path: &str,
-    headers: &[(&str, &str)],
-    body: &[u8],
-) -> Resp {
+pub fn request(addr: &str, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> Resp {
     let mut s = TcpStream::connect(addr).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
     write_request(&mut s, method, path, headers, body);
     let mut r = BufReader::new(s);
     let (status, headers) = read_head(&mut r);
-    let chunked = headers
-        .iter()
-        .any(|(k, v)| k == "transfer-encoding" && v.contains("chunked"));
+    let chunked = headers.iter().any(|(k, v)| k == "transfer-encoding" && v.contains("chunked"));
     let mut body = Vec::new();
     if chunked {
         loop {
@@ -241,11 +217,7 @@ pub fn request(
     } else {
         r.read_to_end(&mut body).unwrap();
     }
-    Resp {
-        status,
-        headers,
-        body,
-    }
+    Resp { status, headers, body }
 }
 
 /// An open SSE response read incrementally.
@@ -256,33 +228,15 @@ pub struct Stream {
     pub seen: String,
 }
 
-pub fn open_stream(
-    addr: &str,
-    method: &str,
-    path: &str,
-    headers: &[(&str, &str)],
-    body: &[u8],
-) -> Stream {
+pub fn open_stream(addr: &str, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> Stream {
     let mut s = TcpStream::connect(addr).unwrap();
-    s.set_read_timeout(Some(Duration::from_millis(200)))
-        .unwrap();
+    s.set_read_timeout(Some(Duration::from_millis(200))).unwrap();
     write_request(&mut s, method, path, headers, body);
     let mut reader = BufReader::new(s);
-    reader
-        .get_mut()
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .unwrap();
+    reader.get_mut().set_read_timeout(Some(Duration::from_secs(10))).unwrap();
     let (status, headers) = read_head(&mut reader);
-    reader
-        .get_mut()
-        .set_read_timeout(Some(Duration::from_millis(100)))
-        .unwrap();
-    Stream {
-        status,
-        headers,
-        reader,
-        seen: String::new(),
-    }
+    reader.get_mut().set_read_timeout(Some(Duration::from_millis(100))).unwrap();
+    Stream { status, headers, reader, seen: String::new() }
 }
 
 impl Stream {
@@ -307,10 +261,7 @@ impl Stream {
 pub fn pid_alive(pid: i32) -> bool {
     // A zombie still has /proc/<pid>; treat it as gone.
     match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Ok(s) => !s
-            .rsplit_once(')')
-            .map(|(_, rest)| rest.trim_start().starts_with('Z'))
-            .unwrap_or(false),
+        Ok(s) => !s.rsplit_once(')').map(|(_, rest)| rest.trim_start().starts_with('Z')).unwrap_or(false),
         Err(_) => false,
     }
 }
@@ -348,15 +299,10 @@ pub fn children_of(pid: i32) -> Vec<i32> {
 }
 
 pub fn fd_count(pid: i32) -> usize {
-    std::fs::read_dir(format!("/proc/{pid}/fd"))
-        .map(|d| d.count())
-        .unwrap_or(0)
+    std::fs::read_dir(format!("/proc/{pid}/fd")).map(|d| d.count()).unwrap_or(0)
 }
 
 pub fn tool_text(r: &Resp) -> String {
     let v = r.json();
-    v["result"]["content"][0]["text"]
-        .as_str()
-        .unwrap_or_else(|| panic!("no text in {v}"))
-        .to_string()
+    v["result"]["content"][0]["text"].as_str().unwrap_or_else(|| panic!("no text in {v}")).to_string()
 }
