@@ -434,12 +434,14 @@ impl Gateway {
         now_ms: u64,
         audit: &mut AuditRecord,
     ) -> MessageVerdict {
-        // Responses to server requests (sampling, elicitation, roots) and notifications carry
-        // no target: policy decides them on their method like any other message.
-        let method = match msg.kind {
-            Kind::Response => "response",
-            _ => msg.method(),
-        };
+        // A response answers a request the server sent on this authenticated session
+        // (sampling, elicitation, roots/list); it calls nothing, so there is no method to
+        // authorise. Notifications are decided on their method like requests.
+        if msg.kind == Kind::Response {
+            audit.set(keys::RULE, "client_response");
+            return MessageVerdict::Pass { warned: false, headers: Vec::new() };
+        }
+        let method = msg.method();
         let item = match target {
             Target::None => Item::None,
             Target::Tool(t) => Item::Tool(t),

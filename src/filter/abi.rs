@@ -83,19 +83,6 @@ extern "C" {
         headers_size: usize,
         grpc_status: i32,
     ) -> u32;
-    #[allow(clippy::too_many_arguments)]
-    fn proxy_http_call(
-        upstream: *const u8,
-        upstream_size: usize,
-        headers: *const u8,
-        headers_size: usize,
-        body: *const u8,
-        body_size: usize,
-        trailers: *const u8,
-        trailers_size: usize,
-        timeout_ms: u32,
-        token: *mut u32,
-    ) -> u32;
     fn proxy_continue_stream(stream: u32) -> u32;
     fn proxy_define_metric(kind: u32, name: *const u8, name_size: usize, id: *mut u32) -> u32;
     fn proxy_increment_metric(id: u32, offset: i64) -> u32;
@@ -229,28 +216,6 @@ pub fn send_local_response(status: u32, headers: &[(&str, &str)], body: &[u8]) -
     check(unsafe {
         proxy_send_local_response(status, null(), 0, body.as_ptr(), body.len(), h.as_ptr(), h.len(), -1)
     })
-}
-
-pub fn http_call(cluster: &str, headers: &[(&str, &str)], timeout_ms: u32) -> HostResult<u32> {
-    let h = serialize_map(headers);
-    let t = serialize_map(&[]);
-    let mut token: u32 = 0;
-    // SAFETY: pointers/lengths of live buffers; out-pointer to a local.
-    check(unsafe {
-        proxy_http_call(
-            cluster.as_ptr(),
-            cluster.len(),
-            h.as_ptr(),
-            h.len(),
-            null(),
-            0,
-            t.as_ptr(),
-            t.len(),
-            timeout_ms,
-            &mut token,
-        )
-    })?;
-    Ok(token)
 }
 
 pub fn resume_request() -> HostResult<()> {

@@ -5,6 +5,7 @@ pub mod abi;
 mod metrics;
 
 use std::rc::Rc;
+use std::time::Duration;
 
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::{Action, ContextType};
@@ -53,9 +54,16 @@ fn now_us() -> u64 {
     abi::now_nanos().map(|n| n / 1000).unwrap_or(0)
 }
 
-fn dispatch_jwks(req: &JwksRequest) -> Result<u32, abi::HostError> {
-    let headers = [(":method", "GET"), (":path", req.path.as_str()), (":authority", req.authority.as_str())];
-    abi::http_call(&req.cluster, &headers, u32::try_from(req.timeout_ms).unwrap_or(u32::MAX))
+/// Starts a JWKS fetch through an Envoy cluster. This one call goes through the SDK's hostcall
+/// (not our shim) because the SDK's dispatcher must register the callout token to route the
+/// response back to this context; it only panics on statuses the ABI does not define for
+/// `proxy_http_call` (Ok, BadArgument and InternalFailure are handled as values).
+fn dispatch_jwks(req: &JwksRequest) -> Result<u32, String> {
+    let headers =
+        vec![(":method", "GET"), (":path", req.path.as_str()), (":authority", req.authority.as_str())];
+    let timeout = Duration::from_millis(req.timeout_ms);
+    proxy_wasm::hostcalls::dispatch_http_call(&req.cluster, headers, None, vec![], timeout)
+        .map_err(|s| format!("{s:?}"))
 }
 
 fn jwks_response(gateway: &Gateway, body_size: usize) {
@@ -131,11 +139,10 @@ impl RootContext for Root {
             if let Err(e) = dispatch_jwks(&req) {
                 abi::log(
                     LOG_WARN,
-                    &format!(
-                        "mcp-gateway: JWKS fetch from cluster {} failed (host status {})",
-                        req.cluster, e.0
-                    ),
+                    &format!("mcp-gateway: JWKS fetch from cluster {} failed ({e})", req.cluster),
                 );
+                // Ends the fetch the authenticator counts as in flight; keys stay as they were.
+                let _ = gw.on_jwks_response(0, None, now_ms() / 1000);
             }
         }
     }
@@ -210,7 +217,8 @@ impl Exchange {
             HeadVerdict::FetchKeys(req) => match dispatch_jwks(&req) {
                 Ok(_) => Action::Pause,
                 Err(e) => {
-                    abi::log(LOG_WARN, &format!("mcp-gateway: JWKS fetch failed (host status {})", e.0));
+                    abi::log(LOG_WARN, &format!("mcp-gateway: JWKS fetch failed ({e})"));
+                    let _ = self.gateway.on_jwks_response(0, None, now_ms() / 1000);
                     self.decide_headers(true)
                 }
             },
