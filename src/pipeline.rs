@@ -482,11 +482,11 @@ impl Gateway {
                     audit.set(keys::RATELIMIT_BUCKET, s.bucket.as_str());
                     audit.set(keys::RATELIMIT_REMAINING, s.remaining.to_string());
                 }
-                RateDecision::Limited { state, retry_after_secs } => {
+                // `rate_limit_headers` includes Retry-After for a refusal.
+                RateDecision::Limited { state, .. } => {
                     audit.set(keys::RATELIMIT_BUCKET, state.bucket.as_str());
                     audit.set(keys::RATELIMIT_REMAINING, "0");
                     audit.decision(Decision::RateLimited, format!("ratelimit:{}", state.bucket));
-                    headers.push(("retry-after".to_string(), retry_after_secs.to_string()));
                     return MessageVerdict::Refuse(
                         429,
                         codes::RATE_LIMITED,
