@@ -97,6 +97,9 @@ def _auth_config(jwt: dict[str, Any]) -> dict[str, Any]:
                 "jwt": {"issuer": ISSUER, "audiences": [AUDIENCE], "leeway_secs": 5, **jwt},
             },
             "session_binding": {"enabled": True},
+            # Authentication only: no injection verdicts or rate limits from the demo config.
+            "injection": {"enabled": False},
+            "rate_limit": {"enabled": False},
         },
     }
 
@@ -260,6 +263,21 @@ def test_remote_jwks_first_use(jwks_envoy: Envoy, keys: Keys) -> None:
     r, t = _jwt_call(envoy, sign(keys.ec1, "ec-1", "ES256", sub="first-use"), id=39)
     ok_result(r, 39)
     assert (log_line(envoy, t)["client_id"], log_line(envoy, t)["auth_method"]) == ("first-use", "jwt")
+
+
+def test_unknown_kid_fetch_never_fails_open(jwks_envoy: Envoy, keys: Keys, upstream: McpUpstream) -> None:
+    """A token whose kid is unknown makes the filter pause the request and fetch the JWKS. Whatever
+    the fetch returns, the request must then be decided (401 here): never forwarded undecided."""
+    stranger = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    for i in range(3):
+        time.sleep(1.2)  # > min_refetch_secs: this unknown kid triggers a fetch
+        upstream.clear()
+        r, t = _jwt_call(jwks_envoy, sign(stranger, f"never-published-{i}", sub=f"intruder-{i}"), id=45 + i)
+        assert not [q for q in upstream.requests if q["method"] == "POST"], \
+            f"request with an unknown kid was forwarded upstream (status {r.status_code})"
+        rpc_error(r, 401, UNAUTHORIZED, None)
+        line = log_line(jwks_envoy, t)
+        assert (line["decision"], line["status"]) == ("auth_fail", 401), line
 
 
 def test_jwks_rotation_while_running(jwks_envoy: Envoy, keys: Keys, idp: JwksServer) -> None:

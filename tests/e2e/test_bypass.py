@@ -273,11 +273,15 @@ def test_batch_hiding_denied_call_refused_whole(envoy: Envoy, reader: Session, s
     assert not target.exists()
 
 
-def test_notification_and_client_response_pass(envoy: Envoy, reader: Session) -> None:
+def test_notification_passes(envoy: Envoy, reader: Session) -> None:
     r, t = reader.tagged(rpc("notifications/initialized", id=None))
     assert r.status_code in (200, 202), r.text
     line = log_line(envoy, t)
     assert (line["decision"], line["mcp_kind"]) == ("allow", "notification"), line
+
+
+def test_client_response_passes(envoy: Envoy, reader: Session) -> None:
+    """A client's answer to a server request (sampling, elicitation, roots) must not be refused."""
     r, t = reader.tagged({"jsonrpc": "2.0", "id": "srv-1", "result": {}})
     assert r.status_code not in (401, 403, 429), r.text
     line = log_line(envoy, t)

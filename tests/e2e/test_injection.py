@@ -71,6 +71,7 @@ def _config(request_action: str, response_mode: str) -> dict[str, Any]:
         "backends": [{"name": "everything"}, {"name": "poisoned"}, {"name": "mock"}, {"name": "filesystem"}],
         "security": {
             "auth": {"enabled": True, "api_keys": demo_api_keys()},
+            "rate_limit": {"enabled": False},
             "injection": {"enabled": True, "block_threshold": 0.5, "warn_threshold": 0.3,
                           "request_action": request_action, "response_action": "block",
                           "response_mode": response_mode, "scan_tool_descriptions": True},
@@ -222,7 +223,7 @@ def test_sse_tools_list_poisoning_filtered(strict: Envoy, mock: McpUpstream) -> 
 def test_fractional_numbers_in_struct_config(log_dir: Path, inj_bridge: Bridge, mock: McpUpstream) -> None:
     """The shipped style (inline YAML, a protobuf Struct) must accept fractional thresholds/rates."""
     cfg = _config("block", "error")
-    cfg["security"]["rate_limit"] = {"buckets": [{"name": "f", "tool": "x", "requests_per_sec": 0.5,
+    cfg["security"]["rate_limit"] = {"enabled": True, "buckets": [{"name": "f", "tool": "x", "requests_per_sec": 0.5,
                                                   "burst_size": 2}]}
     e = Envoy(log_dir, inj_bridge.port, name="envoy-inj-struct", mutate=chain(
         add_upstream("mock", mock.port, "/mock/"), with_filter_config(cfg)))
