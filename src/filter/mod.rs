@@ -157,6 +157,8 @@ impl RootContext for Root {
             audit: AuditRecord::default(),
             identity: None,
             plan: None,
+            phase: Phase::Start,
+            request_headers: Vec::new(),
             response: ResponseState::Pass,
             decision_counted: false,
         }))
@@ -165,6 +167,24 @@ impl RootContext for Root {
     fn get_type(&self) -> Option<ContextType> {
         Some(ContextType::HttpContext)
     }
+}
+
+/// Where an exchange stands. The request is forwarded only from `Open` (no body decision
+/// needed) or `Forwarded` (body decided); every other phase holds it.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    /// Headers not decided yet.
+    Start,
+    /// A JWKS fetch is in flight; `Some(size)` once the whole body has been buffered.
+    FetchingKeys(Option<usize>),
+    /// Authenticated POST: waiting for the whole body.
+    NeedBody,
+    /// No body decision needed (GET/DELETE of an authenticated caller, unauthenticated path).
+    Open,
+    /// The body was decided and the request forwarded.
+    Forwarded,
+    /// A local reply was sent.
+    Refused,
 }
 
 /// How the response body is handled.
@@ -184,13 +204,17 @@ struct Exchange {
     audit: AuditRecord,
     identity: Option<Identity>,
     plan: Option<ResponsePlan>,
+    phase: Phase,
+    /// All request headers, read with one host call (names are lower-case in Envoy).
+    request_headers: Vec<(String, String)>,
     response: ResponseState,
     decision_counted: bool,
 }
 
 impl Exchange {
     fn read_head(&mut self) {
-        let h = |name: &str| abi::header(abi::REQUEST_HEADERS, name).ok().flatten();
+        self.request_headers = abi::header_pairs(abi::REQUEST_HEADERS).unwrap_or_default();
+        let h = |name: &str| self.request_header(name).map(str::to_string);
         self.head = RequestHead {
             http_method: h(":method").unwrap_or_default(),
             path: h(":path").unwrap_or_default(),
@@ -205,25 +229,47 @@ impl Exchange {
         };
     }
 
-    /// Runs the headers phase; `Pause` while a JWKS fetch or the body is awaited.
-    fn decide_headers(&mut self, keys_refreshed: bool) -> Action {
-        let authorization = abi::header(abi::REQUEST_HEADERS, "authorization").ok().flatten();
-        let api_key = abi::header(abi::REQUEST_HEADERS, "x-api-key").ok().flatten();
+    fn request_header(&self, name: &str) -> Option<&str> {
+        self.request_headers.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+    }
+
+    /// Applies header edits; removals only touch headers the request carries (each edit is a
+    /// host call, and most requests carry none of the removed headers).
+    fn apply_ops(&self, ops: &HeaderOps) -> Result<(), abi::HostError> {
+        for name in &ops.remove {
+            if self.request_header(name).is_some() {
+                abi::remove_header(abi::REQUEST_HEADERS, name)?;
+            }
+        }
+        for (name, value) in &ops.set {
+            abi::set_header(abi::REQUEST_HEADERS, name, value)?;
+        }
+        Ok(())
+    }
+
+    /// Runs the headers phase and sets the phase; `Pause` unless the request may go on now.
+    fn decide_headers(&mut self, keys_refreshed: bool, body_size: Option<usize>) -> Action {
+        let authorization = self.request_header("authorization").map(str::to_string);
+        let api_key = self.request_header("x-api-key").map(str::to_string);
         let creds = Credentials { authorization: authorization.as_deref(), api_key: api_key.as_deref() };
         let gw = self.gateway.clone();
-        match gw.on_request_headers(&self.head, &creds, &HostStore, now_ms(), keys_refreshed, &mut self.audit)
-        {
+        let verdict =
+            gw.on_request_headers(&self.head, &creds, &HostStore, now_ms(), keys_refreshed, &mut self.audit);
+        match verdict {
             HeadVerdict::Reply(r) => self.reply(&r),
             HeadVerdict::FetchKeys(req) => match dispatch_jwks(&req) {
-                Ok(_) => Action::Pause,
+                Ok(_) => {
+                    self.phase = Phase::FetchingKeys(body_size);
+                    Action::Pause
+                }
                 Err(e) => {
                     abi::log(LOG_WARN, &format!("mcp-gateway: JWKS fetch failed ({e})"));
                     let _ = self.gateway.on_jwks_response(0, None, now_ms() / 1000);
-                    self.decide_headers(true)
+                    self.decide_headers(true, body_size)
                 }
             },
             HeadVerdict::Continue { identity, ops, need_body } => {
-                if let Err(e) = apply_ops(&ops) {
+                if let Err(e) = self.apply_ops(&ops) {
                     return self
                         .internal_error(&format!("cannot edit request headers (host status {})", e.0));
                 }
@@ -233,14 +279,49 @@ impl Exchange {
                     self.plan = Some(ResponsePlan::default());
                 }
                 self.identity = identity;
-                if need_body {
-                    // Hold the headers until the whole body has been decided (needs
-                    // `allow_on_headers_stop_iteration: true`, else Envoy never delivers the body).
-                    Action::Pause
-                } else {
+                if !need_body {
+                    self.phase = Phase::Open;
                     self.flush_audit();
-                    Action::Continue
+                    return Action::Continue;
                 }
+                self.phase = Phase::NeedBody;
+                match body_size {
+                    Some(size) => self.decide_body(size),
+                    // Hold the headers until the whole body has been decided (needs
+                    // `allow_on_headers_stop_iteration: true`, else Envoy never delivers it).
+                    None => Action::Pause,
+                }
+            }
+        }
+    }
+
+    /// Decides the buffered body of an authenticated POST.
+    fn decide_body(&mut self, size: usize) -> Action {
+        let Some(who) = self.identity.clone() else {
+            return self.internal_error("body decision without an identity");
+        };
+        let body = match abi::get_buffer(abi::REQUEST_BODY, 0, size) {
+            Ok(b) => b.unwrap_or_default(),
+            Err(e) => return self.internal_error(&format!("cannot read request body (host status {})", e.0)),
+        };
+        let gw = self.gateway.clone();
+        let t0 = now_us();
+        let verdict = gw.on_request_body(&self.head, &who, &body, &HostStore, t0 / 1000, &mut self.audit);
+        self.metrics.record_request_us(now_us().saturating_sub(t0));
+        match verdict {
+            BodyVerdict::Reply(r) => self.reply(&r),
+            BodyVerdict::Forward { plan, ops } => {
+                if let Err(e) = self.apply_ops(&ops) {
+                    return self
+                        .internal_error(&format!("cannot edit request headers (host status {})", e.0));
+                }
+                if let Some(tool) = self.audit.get(keys::TOOL) {
+                    self.metrics.count_call(&plan.backend, tool);
+                }
+                self.plan = Some(plan);
+                self.phase = Phase::Forwarded;
+                self.flush_audit();
+                Action::Continue
             }
         }
     }
@@ -266,6 +347,7 @@ impl Exchange {
     /// Sends a local reply and stops the stream. If even that fails, the request is still not
     /// forwarded: it stays paused and Envoy's timeouts end it.
     fn reply(&mut self, r: &LocalReply) -> Action {
+        self.phase = Phase::Refused;
         self.flush_audit();
         let headers: Vec<(&str, &str)> = r.headers.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
         if let Err(e) = abi::send_local_response(r.status, &headers, r.body.as_bytes()) {
@@ -303,20 +385,11 @@ enum Rewrite {
     Unparsable,
 }
 
-fn apply_ops(ops: &HeaderOps) -> Result<(), abi::HostError> {
-    for name in &ops.remove {
-        abi::remove_header(abi::REQUEST_HEADERS, name)?;
-    }
-    for (name, value) in &ops.set {
-        abi::set_header(abi::REQUEST_HEADERS, name, value)?;
-    }
-    Ok(())
-}
-
 impl Context for Exchange {
     fn on_http_call_response(&mut self, _token: u32, _headers: usize, body_size: usize, _trailers: usize) {
         jwks_response(&self.gateway, body_size);
-        if let Action::Continue = self.decide_headers(true) {
+        let Phase::FetchingKeys(buffered) = self.phase else { return };
+        if let Action::Continue = self.decide_headers(true, buffered) {
             if let Err(e) = abi::resume_request() {
                 abi::log(LOG_ERROR, &format!("mcp-gateway: cannot resume request (host status {})", e.0));
             }
@@ -327,53 +400,24 @@ impl Context for Exchange {
 impl HttpContext for Exchange {
     fn on_http_request_headers(&mut self, _n: usize, end_of_stream: bool) -> Action {
         self.read_head();
-        let action = self.decide_headers(false);
-        if matches!(action, Action::Pause)
-            && end_of_stream
-            && self.head.http_method == "POST"
-            && self.identity.is_some()
-        {
-            self.audit.decision(Decision::Invalid, "empty_body");
-            let r = LocalReply::jsonrpc_error(400, None, -32700, "empty request body");
-            return self.reply(&r);
-        }
-        action
+        // A request without a body is "fully buffered" already: an authenticated POST without
+        // one is then decided (and refused as a parse error) right here.
+        self.decide_headers(false, end_of_stream.then_some(0))
     }
 
     fn on_http_request_body(&mut self, size: usize, end_of_stream: bool) -> Action {
-        if !end_of_stream {
-            return Action::Pause;
-        }
-        // Authentication did not pass (a reply is already on its way) or the request needs no
-        // body decision (unauthenticated path): nothing to decide here.
-        let Some(who) = self.identity.clone() else {
-            return if self.audit.get(keys::DECISION).is_some() { Action::Pause } else { Action::Continue };
-        };
-        if self.plan.is_some() {
-            return Action::Continue;
-        }
-        let body = match abi::get_buffer(abi::REQUEST_BODY, 0, size) {
-            Ok(b) => b.unwrap_or_default(),
-            Err(e) => return self.internal_error(&format!("cannot read request body (host status {})", e.0)),
-        };
-        let gw = self.gateway.clone();
-        let t0 = now_us();
-        let verdict = gw.on_request_body(&self.head, &who, &body, &HostStore, t0 / 1000, &mut self.audit);
-        self.metrics.record_request_us(now_us().saturating_sub(t0));
-        match verdict {
-            BodyVerdict::Reply(r) => self.reply(&r),
-            BodyVerdict::Forward { plan, ops } => {
-                if let Err(e) = apply_ops(&ops) {
-                    return self
-                        .internal_error(&format!("cannot edit request headers (host status {})", e.0));
+        match self.phase {
+            Phase::Open | Phase::Forwarded => Action::Continue,
+            // Nothing goes on before a decision: keep buffering.
+            Phase::Start | Phase::Refused => Action::Pause,
+            Phase::FetchingKeys(_) => {
+                if end_of_stream {
+                    self.phase = Phase::FetchingKeys(Some(size));
                 }
-                if let Some(tool) = self.audit.get(keys::TOOL) {
-                    self.metrics.count_call(&plan.backend, tool);
-                }
-                self.plan = Some(plan);
-                self.flush_audit();
-                Action::Continue
+                Action::Pause
             }
+            Phase::NeedBody if !end_of_stream => Action::Pause,
+            Phase::NeedBody => self.decide_body(size),
         }
     }
 
