@@ -170,7 +170,7 @@ class Envoy:
         self.config_path = log_dir / f"{name}.yaml"
         self.config_path.write_text(yaml.safe_dump(cfg, sort_keys=False))
         self.proc = Proc(name, [ENVOY, "-c", str(self.config_path), "--concurrency", str(concurrency),
-                                "--log-level", "warn", "--disable-hot-restart",
+                                "--log-level", "warn", "--disable-hot-restart", "--file-flush-interval-msec", "100",
                                 "--base-id", str(free_port())], log_dir, cwd=ROOT)
         wait_until(self._ready, 30, "envoy ready", self.proc)
 
