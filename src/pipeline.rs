@@ -600,7 +600,8 @@ impl Gateway {
         };
         let removed = self.policy.filter_list(who, kind, items, &resolve);
         audit.set(keys::LIST_FILTERED, removed.to_string());
-        removed > 0
+        let repaired = kind == ListKind::Tools && self.router_route_plan(plan) && repair_router_schemas(items);
+        removed > 0 || repaired
     }
 
     fn router_route_plan(&self, plan: &ResponsePlan) -> bool {
@@ -726,6 +727,24 @@ fn principal_key(who: &Identity) -> String {
 enum MessageVerdict {
     Refuse(u32, i64, String, Vec<(String, String)>),
     Pass { warned: bool, headers: Vec<(String, String)> },
+}
+
+/// Envoy 1.40's `mcp_router` round-trips aggregated tool schemas through a protobuf Struct and
+/// turns an empty `"properties": {}` into `null`, which strict clients (the TypeScript SDK,
+/// inspector-cli) reject. Restores `{}`; returns whether anything changed.
+fn repair_router_schemas(tools: &mut [Value]) -> bool {
+    let mut changed = false;
+    for tool in tools {
+        for schema in ["inputSchema", "outputSchema"] {
+            if let Some(props) = tool.get_mut(schema).and_then(|s| s.get_mut("properties")) {
+                if props.is_null() {
+                    *props = Value::Object(serde_json::Map::new());
+                    changed = true;
+                }
+            }
+        }
+    }
+    changed
 }
 
 fn list_kind(method: &str) -> Option<ListKind> {
@@ -966,6 +985,18 @@ mod tests {
         assert_eq!(names.len(), 40, "{names:?}");
         assert!(!names.contains(&"add"));
         assert_eq!(a.get(keys::RESPONSE_DECISION), Some("injection_block"));
+    }
+
+
+    #[test]
+    fn aggregated_empty_schemas_are_repaired() {
+        let g = gw(r#"{"security":{"auth":{"enabled":false}},"routing":{"router_routes":["aggregate"]}}"#);
+        let mut msg = serde_json::json!({"jsonrpc": "2.0", "id": 1, "result": {"tools": [
+            {"name": "everything__get-env", "inputSchema": {"type": "object", "properties": null}}]}});
+        let plan = ResponsePlan { method: Some("tools/list".into()), backend: String::new(), ..Default::default() };
+        let mut a = AuditRecord::default();
+        assert!(g.on_response_message(&plan, &admin(), &mut msg, &mut a));
+        assert_eq!(msg["result"]["tools"][0]["inputSchema"]["properties"], serde_json::json!({}));
     }
 
 }
