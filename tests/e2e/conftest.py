@@ -10,6 +10,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
+from fixtures.upstream import McpUpstream  # noqa: E402
 from harness import Bridge, Envoy, demo_servers  # noqa: E402
 
 
@@ -40,6 +41,14 @@ def envoy(log_dir: Path, bridge: Bridge) -> Iterator[Envoy]:
     e = Envoy(log_dir, bridge.port)
     yield e
     e.stop()
+
+
+@pytest.fixture(scope="module")
+def upstream() -> Iterator[McpUpstream]:
+    """A recording fake MCP upstream, one per test module."""
+    u = McpUpstream()
+    yield u
+    u.stop()
 
 
 @pytest.hookimpl(hookwrapper=True)

@@ -53,13 +53,6 @@ def _config(request_action: str) -> dict[str, Any]:
 
 
 @pytest.fixture(scope="module")
-def upstream() -> Iterator[McpUpstream]:
-    u = McpUpstream()
-    yield u
-    u.stop()
-
-
-@pytest.fixture(scope="module")
 def envoy(log_dir: Path, upstream: McpUpstream) -> Iterator[Envoy]:
     e = Envoy(log_dir, upstream.port, name="envoy-audit", mutate=json_config(_config("block")))
     yield e

@@ -73,13 +73,6 @@ def keys() -> Keys:
 
 
 @pytest.fixture(scope="module")
-def upstream() -> Iterator[McpUpstream]:
-    u = McpUpstream()
-    yield u
-    u.stop()
-
-
-@pytest.fixture(scope="module")
 def idp(keys: Keys) -> Iterator[JwksServer]:
     s = JwksServer([Keys.jwk(keys.rsa1, "rsa-1", "RS256"), Keys.jwk(keys.ec1, "ec-1", "ES256")])
     yield s

@@ -41,13 +41,6 @@ def token(sub: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def upstream() -> Iterator[McpUpstream]:
-    u = McpUpstream()
-    yield u
-    u.stop()
-
-
-@pytest.fixture(scope="module")
 def envoy(log_dir: Path, upstream: McpUpstream) -> Iterator[Envoy]:
     cfg = {
         "backends": [{"name": "filesystem"}, {"name": "everything"}],
