@@ -579,12 +579,8 @@ impl Gateway {
         msg: &mut Value,
         audit: &mut AuditRecord,
     ) -> bool {
-        let field = match kind {
-            ListKind::Tools => "tools",
-            ListKind::Prompts => "prompts",
-            ListKind::Resources => "resources",
-        };
-        let Some(Value::Array(items)) = msg.get_mut("result").and_then(|r| r.get_mut(field)) else {
+        let Some(Value::Array(items)) = msg.get_mut("result").and_then(|r| r.get_mut(list_field(kind)))
+        else {
             return false;
         };
         let sep = self.config.routing.prefix_separator.clone();
@@ -655,12 +651,7 @@ impl Gateway {
     /// would let many harmless descriptions add up to a false positive.
     fn scan_list_items(&self, method: &str, msg: &mut Value, audit: &mut AuditRecord) -> bool {
         let inj = &self.config.security.injection;
-        let field = match list_kind(method) {
-            Some(ListKind::Tools) => "tools",
-            Some(ListKind::Prompts) => "prompts",
-            Some(ListKind::Resources) => "resources",
-            None => return false,
-        };
+        let Some(field) = list_kind(method).map(list_field) else { return false };
         let Some(Value::Array(items)) = msg.get_mut("result").and_then(|r| r.get_mut(field)) else {
             return false;
         };
@@ -746,6 +737,15 @@ fn repair_router_schemas(tools: &mut [Value]) -> bool {
         }
     }
     changed
+}
+
+/// The array of a list result.
+fn list_field(kind: ListKind) -> &'static str {
+    match kind {
+        ListKind::Tools => "tools",
+        ListKind::Prompts => "prompts",
+        ListKind::Resources => "resources",
+    }
 }
 
 fn list_kind(method: &str) -> Option<ListKind> {

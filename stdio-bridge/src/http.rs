@@ -50,6 +50,31 @@ fn rpc_error(status: StatusCode, id: &str, code: i64, msg: &str) -> Res {
     respond(status, Some("application/json"), ResBody::full(jsonrpc::error_response(id, code, msg)))
 }
 
+/// The reply when a session's child cannot be had: 503 at the session limit, 500 when it fails to
+/// start. `hint` is appended to the busy message.
+fn create_error(server: &Server, id: &str, e: CreateError, hint: &str) -> Res {
+    match e {
+        CreateError::Busy => rpc_error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            id,
+            jsonrpc::SERVER_BUSY,
+            &format!(
+                "Server busy: the limit of {} sessions for '{}' is reached{hint}",
+                server.cfg.max_sessions, server.cfg.name
+            ),
+        ),
+        CreateError::Spawn(e) => {
+            tracing::error!(server = %server.cfg.name, error = %e, "cannot start MCP server");
+            rpc_error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                id,
+                jsonrpc::INTERNAL_ERROR,
+                "Could not start the MCP server process",
+            )
+        }
+    }
+}
+
 fn json(status: StatusCode, body: Bytes) -> Res {
     respond(status, Some("application/json"), ResBody::full(body))
 }
@@ -386,26 +411,7 @@ async fn post_mcp(app: &App, server: &Arc<Server>, req: Request<Incoming>) -> Re
         let id = infos[0].id.as_ref().map(|(t, _)| t.clone()).unwrap_or_else(|| "null".into());
         let session = match server.create_session(Mode::Streamable) {
             Ok(s) => s,
-            Err(CreateError::Busy) => {
-                return rpc_error(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    &id,
-                    jsonrpc::SERVER_BUSY,
-                    &format!(
-                        "Server busy: the limit of {} sessions for '{}' is reached; retry later",
-                        server.cfg.max_sessions, server.cfg.name
-                    ),
-                )
-            }
-            Err(CreateError::Spawn(e)) => {
-                tracing::error!(server = %server.cfg.name, error = %e, "cannot start MCP server");
-                return rpc_error(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    &id,
-                    jsonrpc::INTERNAL_ERROR,
-                    "Could not start the MCP server process",
-                );
-            }
+            Err(e) => return create_error(server, &id, e, "; retry later"),
         };
         let mut r = relay(&session, msgs, infos, accept_json, accept_sse, false, true).await;
         if let Ok(v) = HeaderValue::from_str(&session.id) {
@@ -765,26 +771,7 @@ fn delete_mcp(server: &Arc<Server>, req: Request<Incoming>) -> Res {
 fn get_sse(server: &Arc<Server>, prefix: &str) -> Res {
     let session = match server.create_session(Mode::Legacy) {
         Ok(s) => s,
-        Err(CreateError::Busy) => {
-            return rpc_error(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "null",
-                jsonrpc::SERVER_BUSY,
-                &format!(
-                    "Server busy: the limit of {} sessions for '{}' is reached",
-                    server.cfg.max_sessions, server.cfg.name
-                ),
-            )
-        }
-        Err(CreateError::Spawn(e)) => {
-            tracing::error!(server = %server.cfg.name, error = %e, "cannot start MCP server");
-            return rpc_error(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "null",
-                jsonrpc::INTERNAL_ERROR,
-                "Could not start the MCP server process",
-            );
-        }
+        Err(e) => return create_error(server, "null", e, ""),
     };
     let (tx, rx) = mpsc::unbounded_channel();
     let endpoint =
