@@ -122,7 +122,7 @@ conformance: build deps
 
 # Fuzzing (cargo-fuzz, libFuzzer): a short run in `make test`, a longer one here.
 fuzz-short:
-	FUZZ_BUDGET_SECS=$${FUZZ_BUDGET_SECS:-90} bash tests/fuzz_short.sh
+	FUZZ_SEED=$${FUZZ_SEED:-1} FUZZ_BUDGET_SECS=$${FUZZ_BUDGET_SECS:-90} bash tests/fuzz_short.sh
 
 fuzz:
 	FUZZ_BUDGET_SECS=$${FUZZ_BUDGET_SECS:-1800} bash tests/fuzz_short.sh

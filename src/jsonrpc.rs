@@ -92,10 +92,11 @@ impl ParseError {
         }
     }
 
+    /// The id to answer with; a `null` id is no id (the reply says `"id": null` either way).
     pub fn id(&self) -> Option<&Value> {
         match self {
             ParseError::Parse(_) => None,
-            ParseError::InvalidRequest(_, id) => id.as_ref(),
+            ParseError::InvalidRequest(_, id) => id.as_ref().filter(|v| !v.is_null()),
         }
     }
 }
@@ -362,6 +363,8 @@ mod tests {
         }
         let e = classify(br#"{"jsonrpc":"1.0","id":9,"method":"x"}"#).unwrap_err();
         assert_eq!(e.id(), Some(&Value::from(9)));
+        // found by the jsonrpc_classify fuzz target
+        assert_eq!(classify(br#"{"id" :null}"#).unwrap_err().id(), None);
     }
 
     #[test]

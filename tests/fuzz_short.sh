@@ -6,6 +6,9 @@
 #   FUZZ_BUDGET_SECS   total fuzzing time in seconds (default 150; `make fuzz` uses more)
 #   FUZZ_JOBS          targets fuzzed at once (default: number of cores, at most 2)
 #   FUZZ_TARGETS       space-separated subset of targets (default: all)
+#   FUZZ_SEED          libFuzzer seed; `make test` pins it so the CI gate explores the same
+#                      inputs every run (a red gate is then reproducible); `make fuzz` leaves it
+#                      random to explore further
 #   FUZZ_SANITIZER     cargo-fuzz sanitizer (default none: the core is safe Rust, and without
 #                      ASan the build is faster and each target runs ~3x more inputs)
 #
@@ -73,7 +76,7 @@ run_target() {
   [ -d "$ROOT/fuzz/seeds/$t" ] && dirs+=("$ROOT/fuzz/seeds/$t")
   [ -d "$ROOT/fuzz/regressions/$t" ] && dirs+=("$ROOT/fuzz/regressions/$t")
   local rc=0
-  "$BIN_DIR/$t" "${dirs[@]}" -max_total_time="$per" -max_len=8192 -timeout=10 -rss_limit_mb=2048 \
+  "$BIN_DIR/$t" "${dirs[@]}" ${FUZZ_SEED:+-seed="$FUZZ_SEED"} -max_total_time="$per" -max_len=8192 -timeout=10 -rss_limit_mb=2048 \
     -dict="$ROOT/fuzz/dicts/json.dict" -artifact_prefix="$art" -print_final_stats=1 \
     >"$ROOT/fuzz/artifacts/$t.log" 2>&1 || rc=$?
   echo "$rc" >"$ROOT/fuzz/artifacts/$t.rc"
