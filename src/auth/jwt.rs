@@ -108,6 +108,23 @@ fn verify_with(
     }
 }
 
+/// jwt-simple reads `exp`/`nbf`/`iat` with `as` casts into a u64 that keeps seconds in its upper
+/// 32 bits: a negative `exp` wraps to the year 2106 (an expired token would pass) and values past
+/// 2^32 wrap around. So the time claims of a verified token are checked here on the raw JSON:
+/// when present they must be numbers in `0..2^32`, or the token is refused.
+fn time_claims_in_range(token: &str) -> bool {
+    use base64::Engine as _;
+    let Some(payload) = token.split('.').nth(1) else { return false };
+    let Ok(bytes) = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload) else {
+        return false;
+    };
+    let Ok(Value::Object(claims)) = serde_json::from_slice::<Value>(&bytes) else { return false };
+    ["exp", "nbf", "iat"].iter().all(|name| match claims.get(*name) {
+        None => true,
+        Some(v) => v.as_f64().is_some_and(|t| (0.0..4_294_967_296.0).contains(&t)),
+    })
+}
+
 /// Looks a claim up: standard claims by name, others literally, then as a dotted path.
 fn claim<'a>(c: &'a JWTClaims<Custom>, name: &str) -> Option<std::borrow::Cow<'a, Value>> {
     use std::borrow::Cow;
@@ -251,6 +268,9 @@ impl JwtVerifier {
             }
             return fail(last);
         };
+        if !time_claims_in_range(token) {
+            return fail(AuthFailure::InvalidClaim);
+        }
         let expires_at = c.expires_at.map(|e| e.as_secs());
         if self.require_exp && expires_at.is_none() {
             return fail(AuthFailure::MissingClaim);

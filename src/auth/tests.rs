@@ -791,3 +791,32 @@ fn timing_cached_vs_uncached() {
     }
     println!("API key (2 keys): {} ns/lookup", (cpu_ns(wall) - start) / u128::from(m));
 }
+
+/// Fuzz-found (jwt_verify): jwt-simple casts a negative `exp` into the far future, so an expired
+/// token passed. Time claims outside 0..2^32 are now refused; duplicate claims never parse.
+#[test]
+fn jwt_time_claims_out_of_range_and_duplicates() {
+    let secret = "0123456789abcdef0123456789abcdef-hs";
+    let mut a = auth(json!({"jwt":{"issuer":ISS,"audiences":[AUD],"hs256_secret":secret}}));
+    let sign = |p: &str| {
+        let h = URL_SAFE_NO_PAD.encode(r#"{"alg":"HS256"}"#);
+        let input = format!("{h}.{}", URL_SAFE_NO_PAD.encode(p));
+        let sig = hmac_sha256::HMAC::mac(input.as_bytes(), secret.as_bytes());
+        format!("{input}.{}", URL_SAFE_NO_PAD.encode(sig))
+    };
+    let base = format!(r#""iss":"{ISS}","aud":"{AUD}","sub":"a""#);
+    ok_id(run(&mut a, &sign(&format!("{{{base},\"exp\":{}}}", NOW + 60)), NOW));
+    // Negative, past-2^32 and duplicated time claims, and a duplicated issuer.
+    for extra in [
+        r#""exp":-5"#,
+        r#""exp":-1.0e3"#,
+        r#""nbf":-5"#,
+        r#""iat":-5"#,
+        r#""exp":4294967297"#,
+        r#""exp":1,"exp":1999999999"#,
+        r#""iss":"evil""#,
+    ] {
+        let got = run(&mut a, &sign(&format!("{{{base},{extra}}}")), NOW);
+        assert!(matches!(got, AuthOutcome::Invalid(_)), "{extra} accepted: {got:?}");
+    }
+}
