@@ -108,17 +108,27 @@ fn verify_with(
     }
 }
 
-/// jwt-simple reads `exp`/`nbf`/`iat` with `as` casts into a u64 that keeps seconds in its upper
-/// 32 bits: a negative `exp` wraps to the year 2106 (an expired token would pass) and values past
-/// 2^32 wrap around. So the time claims of a verified token are checked here on the raw JSON:
-/// when present they must be numbers in `0..2^32`, or the token is refused.
-fn time_claims_in_range(token: &str) -> bool {
+/// Checks a signature-verified token's raw segments, where jwt-simple is more lenient than the
+/// JOSE specs (both found by fuzzing):
+/// - header and claims must be UTF-8 JSON objects without duplicate names at any depth (RFC 7515
+///   allows rejecting duplicates; jwt-simple accepted invalid UTF-8 in unknown header fields, and
+///   a duplicated custom claim such as `roles` would be read differently by other parsers);
+/// - `exp`, `nbf` and `iat`, when present, must be numbers in `0..2^32`: jwt-simple casts them
+///   with `as` into a u64 that keeps seconds in its upper 32 bits, so a negative `exp` wrapped to
+///   the year 2106 and an expired token passed.
+fn raw_segments_valid(token: &str) -> bool {
     use base64::Engine as _;
-    let Some(payload) = token.split('.').nth(1) else { return false };
-    let Ok(bytes) = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload) else {
+    let object = |segment: Option<&str>| -> Option<serde_json::Map<String, Value>> {
+        let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(segment?).ok()?;
+        match crate::jsonrpc::parse_strict(&bytes).ok()? {
+            Value::Object(m) => Some(m),
+            _ => None,
+        }
+    };
+    let mut segments = token.split('.');
+    let (Some(_header), Some(claims)) = (object(segments.next()), object(segments.next())) else {
         return false;
     };
-    let Ok(Value::Object(claims)) = serde_json::from_slice::<Value>(&bytes) else { return false };
     ["exp", "nbf", "iat"].iter().all(|name| match claims.get(*name) {
         None => true,
         Some(v) => v.as_f64().is_some_and(|t| (0.0..4_294_967_296.0).contains(&t)),
@@ -268,7 +278,7 @@ impl JwtVerifier {
             }
             return fail(last);
         };
-        if !time_claims_in_range(token) {
+        if !raw_segments_valid(token) {
             return fail(AuthFailure::InvalidClaim);
         }
         let expires_at = c.expires_at.map(|e| e.as_secs());

@@ -792,21 +792,21 @@ fn timing_cached_vs_uncached() {
     println!("API key (2 keys): {} ns/lookup", (cpu_ns(wall) - start) / u128::from(m));
 }
 
-/// Fuzz-found (jwt_verify): jwt-simple casts a negative `exp` into the far future, so an expired
-/// token passed. Time claims outside 0..2^32 are now refused; duplicate claims never parse.
+/// Fuzz-found (jwt_verify): jwt-simple cast a negative `exp` into the far future (an expired
+/// token passed) and accepted invalid UTF-8 in unknown header fields. A verified token's raw
+/// header and claims must be strict UTF-8 JSON (no duplicate names) with time claims in 0..2^32.
 #[test]
-fn jwt_time_claims_out_of_range_and_duplicates() {
+fn jwt_raw_segments_are_checked() {
     let secret = "0123456789abcdef0123456789abcdef-hs";
     let mut a = auth(json!({"jwt":{"issuer":ISS,"audiences":[AUD],"hs256_secret":secret}}));
-    let sign = |p: &str| {
-        let h = URL_SAFE_NO_PAD.encode(r#"{"alg":"HS256"}"#);
-        let input = format!("{h}.{}", URL_SAFE_NO_PAD.encode(p));
+    let sign = |h: &[u8], p: &str| {
+        let input = format!("{}.{}", URL_SAFE_NO_PAD.encode(h), URL_SAFE_NO_PAD.encode(p));
         let sig = hmac_sha256::HMAC::mac(input.as_bytes(), secret.as_bytes());
         format!("{input}.{}", URL_SAFE_NO_PAD.encode(sig))
     };
+    let hs = br#"{"alg":"HS256"}"#;
     let base = format!(r#""iss":"{ISS}","aud":"{AUD}","sub":"a""#);
-    ok_id(run(&mut a, &sign(&format!("{{{base},\"exp\":{}}}", NOW + 60)), NOW));
-    // Negative, past-2^32 and duplicated time claims, and a duplicated issuer.
+    ok_id(run(&mut a, &sign(hs, &format!("{{{base},\"exp\":{},\"roles\":[\"x\"]}}", NOW + 60)), NOW));
     for extra in [
         r#""exp":-5"#,
         r#""exp":-1.0e3"#,
@@ -815,8 +815,15 @@ fn jwt_time_claims_out_of_range_and_duplicates() {
         r#""exp":4294967297"#,
         r#""exp":1,"exp":1999999999"#,
         r#""iss":"evil""#,
+        r#""roles":["reader"],"roles":["admin"]"#,
+        r#""ext":{"a":1,"a":2}"#,
     ] {
-        let got = run(&mut a, &sign(&format!("{{{base},{extra}}}")), NOW);
+        let got = run(&mut a, &sign(hs, &format!("{{{base},{extra}}}")), NOW);
         assert!(matches!(got, AuthOutcome::Invalid(_)), "{extra} accepted: {got:?}");
+    }
+    let claims = format!("{{{base}}}");
+    for header in [&b"{\"alg\":\"HS256\",\"x\":\"JW\xa8\"}"[..], br#"{"alg":"HS256","kid":"a","kid":"b"}"#] {
+        let got = run(&mut a, &sign(header, &claims), NOW);
+        assert!(matches!(got, AuthOutcome::Invalid(_)), "header {header:?} accepted: {got:?}");
     }
 }
