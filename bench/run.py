@@ -10,6 +10,7 @@ fresh Envoy is started, checked with one request, warmed up, then driven by wrk 
 Bridge: bench/bridges.py. Micro: `cargo run --release --example microbench`.
 
 Usage: bench/run.py [--quick] [--only filter,bridge,micro] [--configs A,B,C] [--rounds N]
+BENCH_WASM=path/to/other.wasm measures another build of the filter in the D-G chains.
 """
 import argparse
 import hashlib
@@ -34,7 +35,7 @@ import envoycfg  # noqa: E402
 OUT = os.path.join(ROOT, "target", "bench")
 WORK = os.path.join(OUT, "work")
 LUA = os.path.join(HERE, "load.lua")
-WASM = os.path.join(ROOT, "dist", "mcp_gateway.wasm")
+WASM = os.environ.get("BENCH_WASM") or os.path.join(ROOT, "dist", "mcp_gateway.wasm")
 ALL_CONFIGS = ["A", "B", "C", "D0", "D", "E", "F", "G"]
 CONFIG_TITLES = {
     "A": "buffer + router (floor)",
