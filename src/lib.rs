@@ -15,5 +15,7 @@ pub mod scorer;
 pub mod session;
 pub mod shared;
 pub mod sse;
+#[doc(hidden)]
+pub mod testing;
 
 pub mod filter;

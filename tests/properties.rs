@@ -12,26 +12,8 @@ use mcp_gateway::policy::{Item, ListKind, Policy, Target};
 use mcp_gateway::ratelimit::bucket::{self, Params, State, UNIT};
 use mcp_gateway::ratelimit::RateLimitSpec;
 use mcp_gateway::shared::MemoryStore;
+use mcp_gateway::testing::Rng;
 use serde_json::{json, Value};
-
-/// SplitMix64.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n.max(1)
-    }
-    fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
-        &items[self.below(items.len() as u64) as usize]
-    }
-}
 
 fn cases(name: &str, n: u64, mut f: impl FnMut(&mut Rng)) {
     let base = std::env::var("PROP_SEED").ok().and_then(|s| s.parse().ok());
@@ -91,8 +73,8 @@ fn refill_is_exact_monotone_and_ignores_clock_going_back() {
         let back = p.refill(s, s.last_ms.saturating_sub(1 + rng.below(10_000)));
         assert_eq!(back, State { tokens: s.tokens.min(p.cap), last_ms: s.last_ms });
         // Corrupt states (tokens above capacity, huge times) saturate instead of overflowing.
-        let wild = State { tokens: rng.next(), last_ms: rng.next() };
-        let r = p.refill(wild, rng.next());
+        let wild = State { tokens: rng.next_u64(), last_ms: rng.next_u64() };
+        let r = p.refill(wild, rng.next_u64());
         assert!(r.tokens <= p.cap && r.last_ms >= wild.last_ms);
         let _ =
             (p.retry_after_secs(&r), p.reset_secs(&r), p.full_at_ms(&r), p.window_secs(), p.remaining(&r));
@@ -119,9 +101,9 @@ fn retry_after_is_exactly_when_a_token_is_back() {
 fn slot_values_round_trip_and_garbage_is_a_free_slot() {
     cases("encode", 2000, |rng| {
         let mut fp = [0u8; 16];
-        fp.iter_mut().for_each(|b| *b = rng.next() as u8);
-        let s = State { tokens: rng.next(), last_ms: rng.next() };
-        let full = rng.next();
+        fp.iter_mut().for_each(|b| *b = rng.next_u64() as u8);
+        let s = State { tokens: rng.next_u64(), last_ms: rng.next_u64() };
+        let full = rng.next_u64();
         let v = bucket::encode(&fp, &s, full);
         assert_eq!(bucket::decode(&v), Some((s, full)));
         let len = rng.below(80) as usize;

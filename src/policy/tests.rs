@@ -451,30 +451,13 @@ fn role_refs_prompt_arguments_and_config_errors() {
     assert_eq!((d.allowed, d.message.as_str()), (false, "`prompts/get` needs a prompt name"));
 }
 
-/// xorshift64*: deterministic, no dependency.
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-    fn one_in(&mut self, n: u64) -> bool {
-        self.next().is_multiple_of(n)
-    }
-    fn pick<'a>(&mut self, xs: &[&'a str]) -> &'a str {
-        xs.get((self.next() % xs.len() as u64) as usize).copied().unwrap_or("")
-    }
-}
-
 #[test]
 fn property_list_equals_call_decision() {
     let backs = ["fs", "gh", "f", "fs2"];
     let tools = ["read", "read_file", "readme", "write", "rm", "r", "re\u{0430}d", "Read", "a/b", "x*y", ""];
     let globs = ["*", "read*", "*file", "r*e", "re*d*", "a/*", "x\\*y", "rm", "read", "*e*", "Read"];
     let bglobs = ["*", "fs", "f*", "gh", "*s"];
-    let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
+    let mut rng = crate::testing::Rng(0x9E37_79B9_7F4A_7C15);
     let mut checked = 0;
     let mut allowed = 0;
     for round in 0..300 {
@@ -482,24 +465,24 @@ fn property_list_equals_call_decision() {
         for b in backs {
             if rng.one_in(3) {
                 let mut bc = BackendConfig { name: b.into(), ..BackendConfig::default() };
-                for _ in 0..rng.next() % 3 {
-                    bc.allowed_tools.push(rng.pick(&globs).into());
+                for _ in 0..rng.next_u64() % 3 {
+                    bc.allowed_tools.push(rng.pick(&globs).to_string());
                 }
-                for _ in 0..rng.next() % 2 {
-                    bc.denied_tools.push(rng.pick(&globs).into());
+                for _ in 0..rng.next_u64() % 2 {
+                    bc.denied_tools.push(rng.pick(&globs).to_string());
                 }
                 backends.push(bc);
             }
         }
         let mut role = Vec::new();
-        for _ in 0..rng.next() % 5 {
+        for _ in 0..rng.next_u64() % 5 {
             let neg = if rng.one_in(4) { "!" } else { "" };
             role.push(json!(format!("{neg}{}/{}", rng.pick(&bglobs), rng.pick(&globs))));
         }
         let default = if round % 5 == 0 { "allow" } else { "deny" };
         let p = policy_with(json!({"default": default, "roles": {"r": role}}), backends);
         let mut perms = Vec::new();
-        for _ in 0..rng.next() % 4 {
+        for _ in 0..rng.next_u64() % 4 {
             let neg = if rng.one_in(5) { "!" } else { "" };
             let pat = if rng.one_in(10) {
                 "*".to_string()

@@ -108,23 +108,9 @@ fn params_extremes_do_not_overflow() {
     }
 }
 
-/// xorshift64*: deterministic, dependency-free.
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n.max(1)
-    }
-}
-
 #[test]
 fn property_bucket_invariants() {
-    let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
+    let mut rng = crate::testing::Rng(0x9E37_79B9_7F4A_7C15);
     for _ in 0..300 {
         let rps = (rng.below(100_000) + 1) as f64 / 1000.0; // 0.001 .. 100
         let p = Params::from_spec(&spec(rps, rng.below(50) as u32 + 1));
@@ -158,7 +144,7 @@ fn property_bucket_invariants() {
 
 #[test]
 fn property_limiter_end_to_end() -> TestResult {
-    let mut rng = Rng(42);
+    let mut rng = crate::testing::Rng(42);
     for round in 0..40 {
         let rps = (rng.below(20_000) + 1) as f64 / 1000.0;
         let burst = rng.below(20) as u32 + 1;
