@@ -11,12 +11,14 @@
 //! JSON) with `score_value`; `"method"` with `"params"` or `"result"` with `score_request` /
 //! `score_response`. Each output line is
 //! `{"score":0.97,"flagged":true,"rules":["PI-OVR-001"],"categories":["instruction_override"]}`.
-//! `--config` takes the filter configuration (the `security.injection` section is used) or just
+//! `--config` takes the filter configuration (JSON, as in the Envoy wasm `configuration` value:
+//! validated whole, as the filter would, then its `security.injection` section is used) or just
 //! the `security.injection` object itself.
 
 use std::io::{BufRead, Write};
 use std::process::ExitCode;
 
+use mcp_gateway::config::Config;
 use mcp_gateway::scorer::{model_texts, rule_logit, train_model, InjectionConfig, Scorer, TrainDoc, Verdict};
 use serde_json::{json, Value};
 
@@ -82,13 +84,17 @@ fn load_config(path: Option<&str>) -> Result<InjectionConfig, String> {
     };
     let bytes = std::fs::read(path).map_err(|e| format!("{path}: {e}"))?;
     let v: Value = serde_json::from_slice(&bytes).map_err(|e| format!("{path}: {e}"))?;
-    let (section, prefix) = match v.get("security") {
-        Some(sec) => (sec.get("injection").cloned().unwrap_or(json!({})), "security.injection"),
-        None => (v, "security.injection"),
-    };
-    let cfg: InjectionConfig = serde_path_to_error::deserialize(section)
-        .map_err(|e| format!("{prefix}.{}: {}", e.path(), e.inner()))?;
-    cfg.validate(prefix).map_err(|e| e.to_string())?;
+    // A whole filter configuration goes through the filter's own parser, so a file mcp-scan
+    // accepts is one Envoy would load, and every key is checked, not only the scorer's.
+    let whole = ["security", "backends", "routing"].iter().any(|k| v.get(k).is_some());
+    if whole {
+        let cfg = Config::from_value(v).map_err(|e| format!("{path}: {e}"))?;
+        return Ok(cfg.security.injection);
+    }
+    let prefix = "security.injection";
+    let cfg: InjectionConfig = serde_path_to_error::deserialize(v)
+        .map_err(|e| format!("{path}: {prefix}.{}: {}", e.path(), e.inner()))?;
+    cfg.validate(prefix).map_err(|e| format!("{path}: {e}"))?;
     Ok(cfg)
 }
 
