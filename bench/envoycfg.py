@@ -138,7 +138,7 @@ def chain(name, ctx):
     if name == "C":
         return [f_body_limit(), f_jwt_authn(ctx["jwks_json"]), f_mcp(), f_rbac(), f_local_ratelimit(),
                 f_buffer(), f_router()]
-    if name in ("D0", "D", "E", "F", "G"):
+    if name in ("D0", "DN", "D", "E", "F", "G"):
         return base + [f_wasm(ctx["wasm"], ctx["gateway_configs"][name]), f_buffer(), f_router()]
     raise ValueError(name)
 

@@ -36,12 +36,13 @@ OUT = os.path.join(ROOT, "target", "bench")
 WORK = os.path.join(OUT, "work")
 LUA = os.path.join(HERE, "load.lua")
 WASM = os.environ.get("BENCH_WASM") or os.path.join(ROOT, "dist", "mcp_gateway.wasm")
-ALL_CONFIGS = ["A", "B", "C", "D0", "D", "E", "F", "G"]
+ALL_CONFIGS = ["A", "B", "C", "D0", "DN", "D", "E", "F", "G"]
 CONFIG_TITLES = {
     "A": "buffer + router (floor)",
     "B": "A + body_size_limit + native mcp (reject, no duplicate keys)",
     "C": "B + native jwt_authn RS256 + rbac on mcp metadata + local_ratelimit",
     "D0": "B + mcp-gateway wasm with every feature off (glue floor: auth, RBAC, limits, scoring off)",
+    "DN": "D without injection scoring (API key, RBAC, rate limit): D − DN is the scoring cost in the wasm",
     "D": "B + mcp-gateway wasm: API key, RBAC, rate limit, injection scoring",
     "E": "D with RS256 JWT (same token: cached)",
     "F": "E with a new token every request (uncached)",
@@ -205,13 +206,15 @@ def gateway_configs(creds):
     g["security"]["injection"]["response_action"] = "block"
     d0 = {"security": {"auth": {"enabled": False}, "authorization": {"default": "allow"},
                        "rate_limit": {"enabled": False}, "injection": {"enabled": False}}}
-    return {"D0": d0, "D": d, "E": e, "F": f, "G": g}
+    dn = json.loads(json.dumps(d))
+    dn["security"]["injection"]["enabled"] = False
+    return {"D0": d0, "DN": dn, "D": d, "E": e, "F": f, "G": g}
 
 
 def load_env(name, creds):
     """load.lua environment of configuration `name`."""
     env = {"BENCH_MODE": "filter", "BENCH_PATH": "/mcp"}
-    if name in ("D0", "D", "G"):
+    if name in ("D0", "DN", "D", "G"):
         env.update(BENCH_AUTH_HEADER="X-API-Key", BENCH_AUTH_FILE=creds["files"]["apikey.txt"])
     elif name in ("C", "E"):
         env.update(BENCH_AUTH_HEADER="Authorization", BENCH_AUTH_FILE=creds["files"]["jwt1.txt"])
@@ -389,7 +392,7 @@ def run_filter(opts, results):
         "method": {"connections": opts.conns, "duration_s": opts.duration, "latency_duration_s": opts.lat_duration,
                    "warmup_s": opts.warmup, "rounds": opts.rounds, "concurrency": opts.envoy_conc,
                    "upstream": "direct_response after the buffer filter", "token_bytes": creds["token_len"],
-                   "body_bytes": request_body_bytes()},
+                   "body_bytes": request_body_bytes(), "argument_text_bytes": argument_text_bytes()},
         "titles": CONFIG_TITLES,
         "gateway_configs": redact_configs(ctx["gateway_configs"]),
         "wasm_bytes": os.path.getsize(WASM) if os.path.exists(WASM) else None,
@@ -411,8 +414,8 @@ def redact_configs(cfgs):
     return json.loads(s)
 
 
-def request_body_bytes():
-    # The body load.lua builds for the filter benchmark (id "1-100004").
+def load_texts():
+    """The argument strings load.lua puts into each request."""
     texts = []
     with open(LUA) as f:
         src = f.read()
@@ -422,6 +425,17 @@ def request_body_bytes():
         line = line.strip().rstrip(",")
         if line.startswith('"'):
             texts.append(json.loads(line))
+    return texts
+
+
+def argument_text_bytes():
+    # What the scorer reads per request: the argument strings (UTF-8), not the JSON around them.
+    return sum(len(t.encode()) for t in load_texts())
+
+
+def request_body_bytes():
+    # The body load.lua builds for the filter benchmark (id "1-100004").
+    texts = load_texts()
     args = ",".join(f'"field_{i:02d}":"{t}"' for i, t in enumerate(texts, 1))
     body = ('{"jsonrpc":"2.0","id":"1-100004","method":"tools/call","params":{"name":"'
             + envoycfg.BENCH_TOOL + '","arguments":{' + args + '},"_meta":{"progressToken":null}}}')
