@@ -5,6 +5,7 @@ mod child;
 mod config;
 mod http;
 mod jsonrpc;
+mod queue;
 mod session;
 
 use std::sync::atomic::Ordering;
@@ -69,7 +70,7 @@ async fn run(cfg: Config) -> Result<(), String> {
     let servers: Vec<Arc<Server>> = cfg
         .servers
         .iter()
-        .map(|s| Server::new(s.clone(), cfg.shutdown_grace, cfg.max_message_bytes))
+        .map(|s| Server::new(s.clone(), cfg.shutdown_grace, cfg.max_message_bytes, cfg.buffer_limits))
         .collect();
     for s in &servers {
         tracing::info!(
@@ -80,6 +81,13 @@ async fn run(cfg: Config) -> Result<(), String> {
             s.cfg.name
         );
     }
+    tracing::info!(
+        max_message_bytes = cfg.max_message_bytes,
+        max_buffered_bytes = cfg.buffer_limits.bytes,
+        max_buffered_messages = cfg.buffer_limits.messages,
+        drain_timeout_secs = cfg.drain_timeout.as_secs(),
+        "limits"
+    );
     // Announce the actual port (useful with --listen 127.0.0.1:0).
     tracing::info!(addr = %local, "listening");
     eprintln!("mcp-stdio-bridge listening on {local}");
