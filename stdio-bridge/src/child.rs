@@ -239,6 +239,7 @@ pub struct LineReader<R> {
 
 pub enum Line {
     Msg(Bytes),
+    /// The line exceeds the limit (at least this many bytes); the reader must not be used again.
     TooLong(usize),
     Eof,
 }
@@ -249,8 +250,6 @@ impl<R: AsyncBufRead + Unpin> LineReader<R> {
     }
 
     pub async fn next(&mut self) -> Line {
-        let mut discarding = false;
-        let mut dropped = 0usize;
         loop {
             let avail = match self.inner.fill_buf().await {
                 Ok(a) => a,
@@ -263,21 +262,17 @@ impl<R: AsyncBufRead + Unpin> LineReader<R> {
                 Some(i) => (&avail[..i], Some(i + 1)),
                 None => (avail, None),
             };
-            if discarding {
-                dropped += chunk.len();
-            } else if self.buf.len() + chunk.len() > self.max {
-                dropped = self.buf.len() + chunk.len();
-                self.buf.clear();
-                discarding = true;
-            } else {
-                self.buf.extend_from_slice(chunk);
+            if self.buf.len() + chunk.len() > self.max {
+                // Stop here rather than read on to the newline: the caller ends the session, and
+                // a child that never ends the line must not keep the bridge reading forever.
+                let seen = self.buf.len() + chunk.len();
+                self.buf = BytesMut::new();
+                return Line::TooLong(seen);
             }
+            self.buf.extend_from_slice(chunk);
             let consumed = found.unwrap_or(avail.len());
             self.inner.consume(consumed);
             if found.is_some() {
-                if discarding {
-                    return Line::TooLong(dropped);
-                }
                 let mut line = self.buf.split().freeze();
                 while line.last().is_some_and(|&b| b == b'\r' || b == b' ') {
                     line.truncate(line.len() - 1);

@@ -6,6 +6,7 @@ mod config;
 mod http;
 mod jsonrpc;
 mod queue;
+mod ratelimit;
 mod session;
 
 use std::sync::atomic::Ordering;

@@ -13,6 +13,7 @@ use crate::child::{self, ChildHandle, Line, LineReader};
 use crate::config::ServerConfig;
 use crate::jsonrpc::{self, Kind};
 use crate::queue::{self, Limits, SendError};
+use crate::ratelimit::RateLimited;
 
 /// What a waiting HTTP handler receives.
 pub enum Out {
@@ -76,6 +77,8 @@ struct LoggedEvent {
 const LOG_MAX_EVENTS: usize = 1024;
 const LOG_MAX_BYTES: usize = 8 * 1024 * 1024;
 const BACKLOG_MAX: usize = 1024;
+/// At most one warning per kind of child fault per session in this period.
+const WARN_EVERY: Duration = Duration::from_secs(1);
 
 struct State {
     pending: HashMap<String, Pending>,
@@ -90,6 +93,10 @@ struct State {
     limits: Limits,
     /// Client queues found full under the lock; acted on once it is released.
     overflow: Vec<Sink>,
+    /// Warnings for child lines that are not JSON-RPC (dropped).
+    non_json: RateLimited,
+    /// Warnings for backlog messages dropped because no GET stream took them.
+    backlog_dropped: RateLimited,
     last_activity: Instant,
     protocol_version: Option<String>,
     init_result: Option<Bytes>,
@@ -224,6 +231,8 @@ impl Server {
                 backlog_bytes: 0,
                 limits: self.limits,
                 overflow: Vec::new(),
+                non_json: RateLimited::new(WARN_EVERY),
+                backlog_dropped: RateLimited::new(WARN_EVERY),
                 last_activity: Instant::now(),
                 protocol_version: None,
                 init_result: None,
@@ -239,11 +248,18 @@ impl Server {
             loop {
                 match lines.next().await {
                     Line::Msg(m) => reader_session.from_child(m),
-                    Line::TooLong(n) => tracing::warn!(
-                        session = %&reader_session.id[..8],
-                        bytes = n,
-                        "child message larger than the limit dropped"
-                    ),
+                    Line::TooLong(n) => {
+                        // Dropping the line would leave its request waiting for the timeout, and
+                        // buffering it is what the limit forbids: end the session instead.
+                        tracing::warn!(
+                            session = %&reader_session.id[..8],
+                            bytes_at_least = n,
+                            max_message_bytes = max,
+                            "child message larger than --max-message-bytes: session ended"
+                        );
+                        reader_session.close("the MCP server sent a message larger than the limit");
+                        break;
+                    }
                     Line::Eof => break,
                 }
             }
@@ -476,6 +492,12 @@ impl Session {
                 Some(old) => st.backlog_bytes -= old.len(),
                 None => break,
             }
+            if let Some(suppressed) = st.backlog_dropped.hit(Instant::now()) {
+                tracing::warn!(
+                    suppressed,
+                    "no GET stream open: oldest buffered server message dropped (--max-buffered-*)"
+                );
+            }
         }
     }
 
@@ -547,7 +569,16 @@ impl Session {
         let info = match jsonrpc::inspect(&msg) {
             Ok(i) => i,
             Err(e) => {
-                tracing::warn!(session = %&self.id[..8], error = %e, "non-JSON-RPC output from child dropped");
+                // The line's content is not logged: it may hold anything, secrets included.
+                if let Some(suppressed) = self.lock().non_json.hit(Instant::now()) {
+                    tracing::warn!(
+                        session = %&self.id[..8],
+                        error = %e,
+                        bytes = msg.len(),
+                        suppressed,
+                        "non-JSON-RPC output from child dropped"
+                    );
+                }
                 return;
             }
         };
@@ -815,6 +846,10 @@ impl Session {
             }
             // The session is ending anyway: a client too slow to take its error is not acted on.
             st.overflow.clear();
+            let non_json = st.non_json.take_suppressed();
+            if non_json > 0 {
+                tracing::warn!(session = %&self.id[..8], lines = non_json, "more non-JSON-RPC child output was dropped");
+            }
             st.pending.clear();
             st.streams.clear();
             st.backlog.clear();
