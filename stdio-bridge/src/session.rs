@@ -827,6 +827,11 @@ impl Session {
         idle
     }
 
+    /// Requests still waiting for the child's answer.
+    pub fn pending_count(&self) -> usize {
+        self.lock().pending.len()
+    }
+
     /// End the session: fail pending requests, close streams, stop the child.
     pub fn close(&self, reason: &str) {
         if self.closed.swap(true, Ordering::SeqCst) {
