@@ -825,3 +825,32 @@ fn sigterm_drains_in_flight_requests_then_stops_children() {
         "sigterm_drains_in_flight_requests_then_stops_children: hung request answered {hung_after:?} after SIGTERM, exit after {exited:?}"
     );
 }
+
+/// Stateless (pooled) mode: the slow client's request is dropped, the shared child is not.
+#[test]
+fn slow_client_on_stateless_sse_stream_drops_only_its_request() {
+    let b = Bridge::start(&["--pool-size", "1", "--max-buffered-bytes", "1048576"]);
+    let h = modern("tools/call", Some("flood"));
+    let hh: Vec<(&str, &str)> = h.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let s = open_stream(
+        &b.addr,
+        "POST",
+        "/mcp",
+        &hh,
+        br#"{"jsonrpc":"2.0","id":"f","method":"tools/call","params":{"name":"flood","arguments":{"count":2000,"size":16384},"_meta":{"progressToken":"ft"}}}"#,
+    );
+    assert_eq!(s.status, 200);
+    assert!(wait_log(
+        &b,
+        "HTTP client not reading its response stream: stateless request dropped",
+        Duration::from_secs(10)
+    ));
+    // The pooled child survives and keeps serving other requests.
+    let body = r#"{"jsonrpc":"2.0","id":"e","method":"tools/call","params":{"name":"echo","arguments":{"message":"pool ok"}}}"#;
+    let r = post_owned(&b, &modern("tools/call", Some("echo")), body);
+    assert_eq!(r.json()["result"]["content"][0]["text"], "pool ok", "{}", r.text());
+    assert!(!b.log_text().contains("session closed"), "{}", b.log_text());
+    let (_, hwm) = report_rss("slow_client_on_stateless_sse_stream_drops_only_its_request", &b);
+    assert!(hwm < 48 * MIB, "peak RSS {hwm} KiB");
+    drop(s);
+}

@@ -7,7 +7,7 @@
 //! unknown fields), `stderr` (writes a line to stderr).
 //!
 //! Fault tools (bridge hardening tests): `flood{count,size,method}` (that many notifications of
-//! `size` bytes each, then answers), `flood_line{size}` (one answer line of at least `size` bytes),
+//! `size` bytes each, progress ones if the call has a progress token, then answers), `flood_line{size}` (one answer line of at least `size` bytes),
 //! `garbage{count}` (non-JSON lines, some not UTF-8, then answers), `delay{ms}` (answers after
 //! `ms` without blocking other requests), `deaf` (answers, then never reads stdin again).
 
@@ -102,8 +102,15 @@ impl Server {
                         let method =
                             args.get("method").and_then(Value::as_str).unwrap_or("notifications/message");
                         let pad = "x".repeat(size);
-                        for _ in 0..count {
-                            let n = json!({"jsonrpc":"2.0","method":method,"params":{"level":"info","data":pad}});
+                        // With a progress token: progress notifications (the only kind a pooled,
+                        // stateless child can address to a request).
+                        let token = params.pointer("/_meta/progressToken").cloned();
+                        for i in 0..count {
+                            let n = match &token {
+                                Some(t) => json!({"jsonrpc":"2.0","method":"notifications/progress",
+                                    "params":{"progressToken":t,"progress":i,"total":count,"message":pad}}),
+                                None => json!({"jsonrpc":"2.0","method":method,"params":{"level":"info","data":pad}}),
+                            };
                             self.emit(&n.to_string());
                         }
                         text_result(&id, &format!("flooded {count}"))
