@@ -5,11 +5,10 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
+use crate::queue;
+use crate::session::{Out, Session};
 use bytes::Bytes;
 use hyper::body::{Body, Frame, SizeHint};
-use tokio::sync::mpsc;
-
-use crate::session::{Out, Session};
 
 pub enum ResBody {
     Full(Option<Bytes>),
@@ -18,17 +17,15 @@ pub enum ResBody {
 
 pub struct SseBody {
     pending: std::collections::VecDeque<Bytes>,
-    rx: mpsc::UnboundedReceiver<Out>,
+    /// Bounded: hyper only polls for the next frame once the client took the previous ones, so
+    /// a client that stops reading fills this queue and is dropped by the session.
+    rx: queue::Receiver<Out>,
     /// Session to close when the client goes away (legacy HTTP+SSE streams).
     close_on_drop: Option<Arc<Session>>,
 }
 
 impl SseBody {
-    pub fn new(
-        first: Vec<Bytes>,
-        rx: mpsc::UnboundedReceiver<Out>,
-        close_on_drop: Option<Arc<Session>>,
-    ) -> SseBody {
+    pub fn new(first: Vec<Bytes>, rx: queue::Receiver<Out>, close_on_drop: Option<Arc<Session>>) -> SseBody {
         SseBody { pending: first.into(), rx, close_on_drop }
     }
 }

@@ -9,14 +9,17 @@ use std::time::Duration;
 use bytes::{Bytes, BytesMut};
 use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::process::{ChildStdout, Command};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::watch;
 
 use crate::config::{env_allowed, ServerConfig};
+use crate::queue::{self, Limits, SendError};
 
 /// Handle on a running child. Dropping it does not stop the child; call [`ChildHandle::stop`].
 pub struct ChildHandle {
     pub pid: i32,
-    stdin_tx: std::sync::Mutex<Option<mpsc::UnboundedSender<Bytes>>>,
+    /// Bounded: a child that stops reading its stdin makes sends fail with `Full` instead of
+    /// growing the bridge's memory.
+    stdin_tx: std::sync::Mutex<Option<queue::Sender<Bytes>>>,
     exited: watch::Receiver<bool>,
     stopping: AtomicBool,
 }
@@ -28,13 +31,21 @@ pub struct ChildOutput {
 
 impl ChildHandle {
     /// Queue one message (without trailing newline) for the child's stdin.
-    pub fn send(&self, msg: Bytes) -> bool {
+    pub fn send(&self, msg: Bytes) -> Result<(), SendError> {
         match self.stdin_tx.lock() {
             Ok(guard) => match guard.as_ref() {
-                Some(tx) => tx.send(msg).is_ok(),
-                None => false,
+                Some(tx) => tx.send(msg),
+                None => Err(SendError::Closed),
             },
-            Err(_) => false,
+            Err(_) => Err(SendError::Closed),
+        }
+    }
+
+    /// What the stdin queue holds: (messages, bytes). For logs.
+    pub fn stdin_usage(&self) -> (usize, usize) {
+        match self.stdin_tx.lock() {
+            Ok(guard) => guard.as_ref().map(|tx| tx.usage()).unwrap_or((0, 0)),
+            Err(_) => (0, 0),
         }
     }
 
@@ -84,7 +95,11 @@ fn signal_group(pid: i32, sig: i32) {
 }
 
 /// Spawn the configured command. `label` identifies the child in logs.
-pub fn spawn(cfg: &ServerConfig, label: &str) -> std::io::Result<(Arc<ChildHandle>, ChildOutput)> {
+pub fn spawn(
+    cfg: &ServerConfig,
+    label: &str,
+    stdin_limits: Limits,
+) -> std::io::Result<(Arc<ChildHandle>, ChildOutput)> {
     let mut cmd = Command::new(&cfg.command);
     cmd.args(&cfg.args)
         .env_clear()
@@ -127,7 +142,7 @@ pub fn spawn(cfg: &ServerConfig, label: &str) -> std::io::Result<(Arc<ChildHandl
     let stderr = child.stderr.take().ok_or_else(|| std::io::Error::other("no stderr pipe"))?;
 
     let (exit_tx, exit_rx) = watch::channel(false);
-    let (stdin_tx, stdin_rx) = mpsc::unbounded_channel::<Bytes>();
+    let (stdin_tx, stdin_rx) = queue::channel::<Bytes>(stdin_limits);
 
     // Waiter: reaps the child, then kills whatever is left in its process group.
     let wlabel = label.to_string();
@@ -151,8 +166,8 @@ pub fn spawn(cfg: &ServerConfig, label: &str) -> std::io::Result<(Arc<ChildHandl
             push_line(&mut buf, &first);
             while buf.len() < 256 * 1024 {
                 match rx.try_recv() {
-                    Ok(more) => push_line(&mut buf, &more),
-                    Err(_) => break,
+                    Some(more) => push_line(&mut buf, &more),
+                    None => break,
                 }
             }
             if stdin.write_all(&buf).await.is_err() || stdin.flush().await.is_err() {
@@ -224,6 +239,7 @@ pub struct LineReader<R> {
 
 pub enum Line {
     Msg(Bytes),
+    /// The line exceeds the limit (at least this many bytes); the reader must not be used again.
     TooLong(usize),
     Eof,
 }
@@ -234,8 +250,6 @@ impl<R: AsyncBufRead + Unpin> LineReader<R> {
     }
 
     pub async fn next(&mut self) -> Line {
-        let mut discarding = false;
-        let mut dropped = 0usize;
         loop {
             let avail = match self.inner.fill_buf().await {
                 Ok(a) => a,
@@ -248,21 +262,17 @@ impl<R: AsyncBufRead + Unpin> LineReader<R> {
                 Some(i) => (&avail[..i], Some(i + 1)),
                 None => (avail, None),
             };
-            if discarding {
-                dropped += chunk.len();
-            } else if self.buf.len() + chunk.len() > self.max {
-                dropped = self.buf.len() + chunk.len();
-                self.buf.clear();
-                discarding = true;
-            } else {
-                self.buf.extend_from_slice(chunk);
+            if self.buf.len() + chunk.len() > self.max {
+                // Stop here rather than read on to the newline: the caller ends the session, and
+                // a child that never ends the line must not keep the bridge reading forever.
+                let seen = self.buf.len() + chunk.len();
+                self.buf = BytesMut::new();
+                return Line::TooLong(seen);
             }
+            self.buf.extend_from_slice(chunk);
             let consumed = found.unwrap_or(avail.len());
             self.inner.consume(consumed);
             if found.is_some() {
-                if discarding {
-                    return Line::TooLong(dropped);
-                }
                 let mut line = self.buf.split().freeze();
                 while line.last().is_some_and(|&b| b == b'\r' || b == b' ') {
                     line.truncate(line.len() - 1);

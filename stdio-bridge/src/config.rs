@@ -7,6 +7,8 @@ use std::path::PathBuf;
 use clap::Parser;
 use serde::Deserialize;
 
+use crate::queue::Limits;
+
 /// Environment variables a child receives when its configuration does not name its own
 /// allow-list. A trailing `*` matches any suffix.
 pub const DEFAULT_ENV_ALLOW: &[&str] = &[
@@ -110,6 +112,22 @@ pub struct Cli {
     #[arg(long, value_name = "SECS")]
     pub shutdown_grace_secs: Option<u64>,
 
+    /// Bytes queued towards one peer that is not reading (one SSE stream or response of an HTTP
+    /// client, or one child's stdin) before that session, or that stateless request, is dropped
+    /// [default: 16777216].
+    #[arg(long, value_name = "BYTES")]
+    pub max_buffered_bytes: Option<usize>,
+
+    /// Messages queued towards one peer that is not reading before its session (or stateless
+    /// request) is dropped; same queues as --max-buffered-bytes [default: 4096].
+    #[arg(long, value_name = "N")]
+    pub max_buffered_messages: Option<usize>,
+
+    /// On SIGTERM/SIGINT: seconds in-flight requests get to finish before they are answered with
+    /// a JSON-RPC error (-32002) and the children are stopped [default: 5].
+    #[arg(long, value_name = "SECS")]
+    pub drain_timeout_secs: Option<u64>,
+
     /// Runtime worker threads (default: 2, or 1 on a single-CPU machine).
     #[arg(long, value_name = "N")]
     pub worker_threads: Option<usize>,
@@ -140,6 +158,12 @@ pub struct FileConfig {
     pub max_message_bytes: Option<usize>,
     #[serde(default)]
     pub shutdown_grace_secs: Option<u64>,
+    #[serde(default)]
+    pub max_buffered_bytes: Option<usize>,
+    #[serde(default)]
+    pub max_buffered_messages: Option<usize>,
+    #[serde(default)]
+    pub drain_timeout_secs: Option<u64>,
     pub servers: BTreeMap<String, ServerFileConfig>,
 }
 
@@ -188,6 +212,9 @@ pub struct Config {
     pub allowed_hosts: Vec<String>,
     pub max_message_bytes: usize,
     pub shutdown_grace: std::time::Duration,
+    /// Bounds of every queue towards a peer that may stop reading.
+    pub buffer_limits: Limits,
+    pub drain_timeout: std::time::Duration,
     pub servers: Vec<ServerConfig>,
 }
 
@@ -198,6 +225,9 @@ pub const DEFAULT_IDLE_TIMEOUT: u64 = 600;
 pub const DEFAULT_POOL_SIZE: usize = 2;
 pub const DEFAULT_MAX_MESSAGE: usize = 32 * 1024 * 1024;
 pub const DEFAULT_GRACE: u64 = 5;
+pub const DEFAULT_MAX_BUFFERED_BYTES: usize = 16 * 1024 * 1024;
+pub const DEFAULT_MAX_BUFFERED_MESSAGES: usize = 4096;
+pub const DEFAULT_DRAIN: u64 = 5;
 
 fn valid_name(name: &str) -> bool {
     !name.is_empty()
@@ -297,6 +327,16 @@ impl Config {
         allowed_origins.extend(cli.allowed_origins.iter().cloned());
         let mut allowed_hosts = file.allowed_hosts;
         allowed_hosts.extend(cli.allowed_hosts.iter().cloned());
+        let max_buffered_bytes =
+            cli.max_buffered_bytes.or(file.max_buffered_bytes).unwrap_or(DEFAULT_MAX_BUFFERED_BYTES);
+        if max_buffered_bytes == 0 {
+            return Err("max_buffered_bytes (--max-buffered-bytes) must be > 0".into());
+        }
+        let max_buffered_messages =
+            cli.max_buffered_messages.or(file.max_buffered_messages).unwrap_or(DEFAULT_MAX_BUFFERED_MESSAGES);
+        if max_buffered_messages == 0 {
+            return Err("max_buffered_messages (--max-buffered-messages) must be > 0".into());
+        }
         Ok(Config {
             listen: cli.listen.or(file.listen).unwrap_or(default_listen),
             allowed_origins,
@@ -308,6 +348,10 @@ impl Config {
                 .max(1024),
             shutdown_grace: std::time::Duration::from_secs(
                 cli.shutdown_grace_secs.or(file.shutdown_grace_secs).unwrap_or(DEFAULT_GRACE),
+            ),
+            buffer_limits: Limits { bytes: max_buffered_bytes, messages: max_buffered_messages },
+            drain_timeout: std::time::Duration::from_secs(
+                cli.drain_timeout_secs.or(file.drain_timeout_secs).unwrap_or(DEFAULT_DRAIN),
             ),
             servers,
         })

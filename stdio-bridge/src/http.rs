@@ -3,6 +3,11 @@
 
 use std::sync::Arc;
 
+use crate::body::{ResBody, SseBody};
+use crate::config::Config;
+use crate::jsonrpc::{self, Info, Kind};
+use crate::queue;
+use crate::session::{CreateError, Mode, Out, Server, Session};
 use base64::Engine;
 use bytes::Bytes;
 use http_body_util::BodyExt;
@@ -11,12 +16,6 @@ use hyper::header::{HeaderValue, CACHE_CONTROL, CONTENT_TYPE};
 use hyper::{Method, Request, Response, StatusCode};
 use serde::Deserialize;
 use serde_json::value::RawValue;
-use tokio::sync::mpsc;
-
-use crate::body::{ResBody, SseBody};
-use crate::config::Config;
-use crate::jsonrpc::{self, Info, Kind};
-use crate::session::{CreateError, Mode, Out, Server, Session};
 
 /// Revisions with sessions (the handshake era).
 pub const LEGACY_VERSIONS: &[&str] = &["2024-11-05", "2025-03-26", "2025-06-18", "2025-11-25"];
@@ -457,7 +456,7 @@ async fn relay(
     initialize: bool,
 ) -> Res {
     session.touch();
-    let (tx, mut rx) = mpsc::unbounded_channel();
+    let (tx, mut rx) = queue::channel(session.server.limits);
     let mut keys = Vec::new();
     for info in &infos {
         if info.kind == Kind::Request {
@@ -478,7 +477,10 @@ async fn relay(
     drop(tx);
     let mut sent_ok = true;
     for m in msgs {
-        sent_ok &= session.child.send(m);
+        if !session.to_child(m) {
+            sent_ok = false;
+            break;
+        }
     }
     if !sent_ok {
         session.close("the MCP server process is gone");
@@ -619,7 +621,7 @@ async fn stateless(
     };
     let bridge_id = pooled.next_bridge_id();
     let rewritten = jsonrpc::splice(&msg, range, bridge_id.as_bytes());
-    let (tx, mut rx) = mpsc::unbounded_channel();
+    let (tx, mut rx) = queue::channel(server.limits);
     pooled.register(
         bridge_id,
         tx,
@@ -629,7 +631,7 @@ async fn stateless(
         Some(orig.clone()),
         false,
     );
-    if !pooled.child.send(rewritten) {
+    if !pooled.to_child(rewritten) {
         pooled.close("the MCP server process is gone");
     }
     match rx.recv().await {
@@ -738,7 +740,7 @@ fn get_mcp(server: &Arc<Server>, req: Request<Incoming>) -> Res {
             );
         }
     }
-    let (tx, rx) = mpsc::unbounded_channel();
+    let (tx, rx) = queue::channel(server.limits);
     let resumed = match header(&req, "last-event-id") {
         Some(last) => session.resume(last, tx.clone()),
         None => false,
@@ -773,7 +775,7 @@ fn get_sse(server: &Arc<Server>, prefix: &str) -> Res {
         Ok(s) => s,
         Err(e) => return create_error(server, "null", e, ""),
     };
-    let (tx, rx) = mpsc::unbounded_channel();
+    let (tx, rx) = queue::channel(server.limits);
     let endpoint =
         Bytes::from(format!("event: endpoint\ndata: {prefix}/messages?sessionId={}\n\n", session.id));
     session.attach_standalone(tx);
@@ -806,7 +808,7 @@ async fn post_messages(app: &App, server: &Arc<Server>, req: Request<Incoming>) 
         return rpc_error(StatusCode::BAD_REQUEST, "null", jsonrpc::PARSE_ERROR, "Parse error");
     }
     session.touch();
-    if !session.child.send(body) {
+    if !session.to_child(body) {
         return rpc_error(StatusCode::NOT_FOUND, "null", jsonrpc::SESSION_NOT_FOUND, "Session not found");
     }
     respond(StatusCode::ACCEPTED, Some("text/plain"), ResBody::full("Accepted"))

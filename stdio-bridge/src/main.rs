@@ -5,22 +5,22 @@ mod child;
 mod config;
 mod http;
 mod jsonrpc;
+mod queue;
+mod ratelimit;
 mod session;
+mod shutdown;
 
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use clap::Parser;
-use hyper::server::conn::http1;
-use hyper::service::service_fn;
-use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 use tokio::signal::unix::{signal, SignalKind};
 
 use crate::config::{Cli, Config};
 use crate::http::App;
 use crate::session::Server;
+use crate::shutdown::Connections;
 
 fn init_logging(cli: &Cli) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
@@ -69,7 +69,7 @@ async fn run(cfg: Config) -> Result<(), String> {
     let servers: Vec<Arc<Server>> = cfg
         .servers
         .iter()
-        .map(|s| Server::new(s.clone(), cfg.shutdown_grace, cfg.max_message_bytes))
+        .map(|s| Server::new(s.clone(), cfg.shutdown_grace, cfg.max_message_bytes, cfg.buffer_limits))
         .collect();
     for s in &servers {
         tracing::info!(
@@ -80,6 +80,13 @@ async fn run(cfg: Config) -> Result<(), String> {
             s.cfg.name
         );
     }
+    tracing::info!(
+        max_message_bytes = cfg.max_message_bytes,
+        max_buffered_bytes = cfg.buffer_limits.bytes,
+        max_buffered_messages = cfg.buffer_limits.messages,
+        drain_timeout_secs = cfg.drain_timeout.as_secs(),
+        "limits"
+    );
     // Announce the actual port (useful with --listen 127.0.0.1:0).
     tracing::info!(addr = %local, "listening");
     eprintln!("mcp-stdio-bridge listening on {local}");
@@ -111,6 +118,7 @@ async fn run(cfg: Config) -> Result<(), String> {
     let mut sigterm = signal(SignalKind::terminate()).map_err(|e| format!("cannot watch SIGTERM: {e}"))?;
     let mut sigint = signal(SignalKind::interrupt()).map_err(|e| format!("cannot watch SIGINT: {e}"))?;
 
+    let conns = Connections::new();
     loop {
         tokio::select! {
             accepted = listener.accept() => {
@@ -123,46 +131,14 @@ async fn run(cfg: Config) -> Result<(), String> {
                     }
                 };
                 let _ = stream.set_nodelay(true);
-                let app = Arc::clone(&app);
-                tokio::spawn(async move {
-                    let svc = service_fn(move |req| http::handle(Arc::clone(&app), req));
-                    if let Err(e) = http1::Builder::new()
-                        .keep_alive(true)
-                        .serve_connection(TokioIo::new(stream), svc)
-                        .await
-                    {
-                        tracing::debug!(error = %e, "connection ended with an error");
-                    }
-                });
+                conns.serve(Arc::clone(&app), stream);
             }
             _ = sigterm.recv() => { tracing::info!("SIGTERM: shutting down"); break; }
             _ = sigint.recv() => { tracing::info!("SIGINT: shutting down"); break; }
         }
     }
+    // No new connections from here on (they are refused).
     drop(listener);
-    shutdown(&app).await;
+    shutdown::drain(&app, conns).await;
     Ok(())
-}
-
-async fn shutdown(app: &App) {
-    let mut all = Vec::new();
-    for server in &app.servers {
-        server.shutting_down.store(true, Ordering::SeqCst);
-        all.extend(server.all_sessions());
-        all.extend(server.pool_sessions().await);
-    }
-    for s in &all {
-        s.close("the bridge is shutting down");
-    }
-    let grace = app.cfg.shutdown_grace + Duration::from_secs(1);
-    let waits = all.iter().map(|s| s.child.wait_exit());
-    let all_done = async {
-        for w in waits {
-            w.await;
-        }
-    };
-    if tokio::time::timeout(grace, all_done).await.is_err() {
-        tracing::warn!("some children did not exit in time");
-    }
-    tracing::info!(children = all.len(), "shutdown complete");
 }

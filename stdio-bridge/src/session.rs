@@ -8,11 +8,12 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use tokio::io::BufReader;
-use tokio::sync::mpsc;
 
 use crate::child::{self, ChildHandle, Line, LineReader};
 use crate::config::ServerConfig;
 use crate::jsonrpc::{self, Kind};
+use crate::queue::{self, Limits, SendError};
+use crate::ratelimit::RateLimited;
 
 /// What a waiting HTTP handler receives.
 pub enum Out {
@@ -20,6 +21,23 @@ pub enum Out {
     Json(Bytes),
     /// A complete, formatted SSE event.
     Event(Bytes),
+}
+
+impl queue::Weight for Out {
+    fn weight(&self) -> usize {
+        match self {
+            Out::Json(b) | Out::Event(b) => b.len(),
+        }
+    }
+}
+
+/// A client queue found full while routing: its client stopped reading.
+#[derive(PartialEq, Eq)]
+enum Sink {
+    /// The response stream of pending request `key`.
+    Pending(String),
+    /// The standalone (GET) stream, or the legacy SSE stream.
+    Standalone,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -33,7 +51,7 @@ pub enum Mode {
 }
 
 struct Pending {
-    tx: mpsc::UnboundedSender<Out>,
+    tx: queue::Sender<Out>,
     accept_json: bool,
     accept_sse: bool,
     progress_token: Option<String>,
@@ -47,7 +65,7 @@ struct Pending {
 
 struct StreamState {
     next_event: u64,
-    sink: Option<mpsc::UnboundedSender<Out>>,
+    sink: Option<queue::Sender<Out>>,
 }
 
 struct LoggedEvent {
@@ -59,6 +77,8 @@ struct LoggedEvent {
 const LOG_MAX_EVENTS: usize = 1024;
 const LOG_MAX_BYTES: usize = 8 * 1024 * 1024;
 const BACKLOG_MAX: usize = 1024;
+/// At most one warning per kind of child fault per session in this period.
+const WARN_EVERY: Duration = Duration::from_secs(1);
 
 struct State {
     pending: HashMap<String, Pending>,
@@ -67,7 +87,16 @@ struct State {
     streams: HashMap<u64, StreamState>,
     log: VecDeque<LoggedEvent>,
     log_bytes: usize,
+    /// Messages for the standalone stream while none is open: oldest dropped beyond `limits`.
     backlog: VecDeque<Bytes>,
+    backlog_bytes: usize,
+    limits: Limits,
+    /// Client queues found full under the lock; acted on once it is released.
+    overflow: Vec<Sink>,
+    /// Warnings for child lines that are not JSON-RPC (dropped).
+    non_json: RateLimited,
+    /// Warnings for backlog messages dropped because no GET stream took them.
+    backlog_dropped: RateLimited,
     last_activity: Instant,
     protocol_version: Option<String>,
     init_result: Option<Bytes>,
@@ -82,6 +111,8 @@ pub struct Server {
     pub pool_next: AtomicUsize,
     pub grace: Duration,
     pub max_message: usize,
+    /// Bounds of every client queue and child stdin queue of this server.
+    pub limits: Limits,
     pub shutting_down: AtomicBool,
 }
 
@@ -115,7 +146,7 @@ pub enum CreateError {
 }
 
 impl Server {
-    pub fn new(cfg: ServerConfig, grace: Duration, max_message: usize) -> Arc<Server> {
+    pub fn new(cfg: ServerConfig, grace: Duration, max_message: usize, limits: Limits) -> Arc<Server> {
         Arc::new(Server {
             cfg,
             sessions: Mutex::new(HashMap::new()),
@@ -124,6 +155,7 @@ impl Server {
             pool_next: AtomicUsize::new(0),
             grace,
             max_message,
+            limits,
             shutting_down: AtomicBool::new(false),
         })
     }
@@ -180,7 +212,7 @@ impl Server {
             return Err(CreateError::Spawn("no OS randomness for session ids".into()));
         }
         let label = format!("{}/{}", self.cfg.name, &id[..8]);
-        let (handle, out) = child::spawn(&self.cfg, &label)
+        let (handle, out) = child::spawn(&self.cfg, &label, self.limits)
             .map_err(|e| CreateError::Spawn(format!("cannot start {}: {e}", self.cfg.command)))?;
         tracing::info!(server = %self.cfg.name, session = %&id[..8], pid = handle.pid, ?mode, "child started");
         let session = Arc::new(Session {
@@ -196,6 +228,11 @@ impl Server {
                 log: VecDeque::new(),
                 log_bytes: 0,
                 backlog: VecDeque::new(),
+                backlog_bytes: 0,
+                limits: self.limits,
+                overflow: Vec::new(),
+                non_json: RateLimited::new(WARN_EVERY),
+                backlog_dropped: RateLimited::new(WARN_EVERY),
                 last_activity: Instant::now(),
                 protocol_version: None,
                 init_result: None,
@@ -211,11 +248,18 @@ impl Server {
             loop {
                 match lines.next().await {
                     Line::Msg(m) => reader_session.from_child(m),
-                    Line::TooLong(n) => tracing::warn!(
-                        session = %&reader_session.id[..8],
-                        bytes = n,
-                        "child message larger than the limit dropped"
-                    ),
+                    Line::TooLong(n) => {
+                        // Dropping the line would leave its request waiting for the timeout, and
+                        // buffering it is what the limit forbids: end the session instead.
+                        tracing::warn!(
+                            session = %&reader_session.id[..8],
+                            bytes_at_least = n,
+                            max_message_bytes = max,
+                            "child message larger than --max-message-bytes: session ended"
+                        );
+                        reader_session.close("the MCP server sent a message larger than the limit");
+                        break;
+                    }
                     Line::Eof => break,
                 }
             }
@@ -236,14 +280,14 @@ impl Server {
             let init = Bytes::from_static(
                 br#"{"jsonrpc":"2.0","id":"mcpb-init","method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"mcp-stdio-bridge","version":"0.1.0"}}}"#,
             );
-            let (tx, mut rx) = mpsc::unbounded_channel();
+            let (tx, mut rx) = queue::channel(self.limits);
             s.register("\"mcpb-init\"".into(), tx, true, false, None, None, true);
-            s.child.send(init);
+            s.to_child(init);
             let got = tokio::time::timeout(self.cfg.request_timeout, rx.recv()).await;
             match got {
                 Ok(Some(Out::Json(resp))) => {
                     s.lock().init_result = Some(resp);
-                    s.child.send(Bytes::from_static(
+                    s.to_child(Bytes::from_static(
                         br#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#,
                     ));
                 }
@@ -311,7 +355,7 @@ impl Session {
     pub fn register(
         &self,
         key: String,
-        tx: mpsc::UnboundedSender<Out>,
+        tx: queue::Sender<Out>,
         accept_json: bool,
         accept_sse: bool,
         progress_token: Option<String>,
@@ -404,33 +448,71 @@ impl Session {
             let priming = Self::new_stream(st, s);
             if let Some(p) = st.pending.get_mut(key) {
                 p.stream = Some(s);
-                if let Some(f) = priming {
-                    let _ = p.tx.send(Out::Event(f));
-                }
+            }
+            if let Some(f) = priming {
+                Self::push_pending(st, key, Out::Event(f));
             }
             s
         } else {
             stream
         };
         let frame = Self::stream_event(st, stream, msg);
-        if let Some(p) = st.pending.get(key) {
-            let _ = p.tx.send(Out::Event(frame));
-        }
+        Self::push_pending(st, key, Out::Event(frame));
         true
+    }
+
+    /// Queue `out` for a client. A full queue means the client stopped reading: it is noted in
+    /// `st.overflow` and [`Session::drop_slow_clients`] acts on it once the lock is released.
+    fn push(st: &mut State, tx: &queue::Sender<Out>, out: Out, sink: Sink) {
+        if tx.send(out) == Err(SendError::Full) && !st.overflow.contains(&sink) {
+            st.overflow.push(sink);
+        }
+    }
+
+    fn push_pending(st: &mut State, key: &str, out: Out) {
+        if let Some(tx) = st.pending.get(key).map(|p| p.tx.clone()) {
+            Self::push(st, &tx, out, Sink::Pending(key.to_string()));
+        }
+    }
+
+    fn push_standalone(st: &mut State, out: Out) {
+        if let Some(tx) = st.streams.get(&0).and_then(|s| s.sink.clone()) {
+            Self::push(st, &tx, out, Sink::Standalone);
+        }
+    }
+
+    /// Keep `msg` until a standalone stream opens; the oldest messages go beyond the limits.
+    fn push_backlog(st: &mut State, msg: Bytes) {
+        st.backlog_bytes += msg.len();
+        st.backlog.push_back(msg);
+        let max_messages = st.limits.messages.min(BACKLOG_MAX);
+        while st.backlog.len() > max_messages || (st.backlog_bytes > st.limits.bytes && st.backlog.len() > 1)
+        {
+            match st.backlog.pop_front() {
+                Some(old) => st.backlog_bytes -= old.len(),
+                None => break,
+            }
+            if let Some(suppressed) = st.backlog_dropped.hit(Instant::now()) {
+                tracing::warn!(
+                    suppressed,
+                    "no GET stream open: oldest buffered server message dropped (--max-buffered-*)"
+                );
+            }
+        }
+    }
+
+    fn take_backlog(st: &mut State) -> Vec<Bytes> {
+        st.backlog_bytes = 0;
+        st.backlog.drain(..).collect()
     }
 
     fn to_standalone(st: &mut State, msg: Bytes) {
         let live = st.streams.get(&0).and_then(|s| s.sink.as_ref()).is_some_and(|tx| !tx.is_closed());
         if live {
             let frame = Self::stream_event(st, 0, &msg);
-            if let Some(tx) = st.streams.get(&0).and_then(|s| s.sink.as_ref()) {
-                let _ = tx.send(Out::Event(frame));
-            }
+            Self::push_standalone(st, Out::Event(frame));
         } else {
-            if st.backlog.len() >= BACKLOG_MAX {
-                st.backlog.pop_front();
-            }
-            st.backlog.push_back(msg);
+            Self::push_backlog(st, msg);
         }
     }
 
@@ -454,22 +536,23 @@ impl Session {
                 }
             }
         }
+        let sink = || Sink::Pending(key.to_string());
         match p.stream {
             Some(s) => {
                 let frame = Self::stream_event(st, s, &msg);
-                let _ = p.tx.send(Out::Event(frame));
+                Self::push(st, &p.tx, Out::Event(frame), sink());
             }
             None if p.accept_json || !p.accept_sse => {
-                let _ = p.tx.send(Out::Json(msg));
+                Self::push(st, &p.tx, Out::Json(msg), sink());
             }
             None => {
                 let s = st.next_stream;
                 st.next_stream += 1;
                 if let Some(f) = Self::new_stream(st, s) {
-                    let _ = p.tx.send(Out::Event(f));
+                    Self::push(st, &p.tx, Out::Event(f), sink());
                 }
                 let frame = Self::stream_event(st, s, &msg);
-                let _ = p.tx.send(Out::Event(frame));
+                Self::push(st, &p.tx, Out::Event(frame), sink());
             }
         }
         if let Some(s) = p.stream {
@@ -486,28 +569,44 @@ impl Session {
         let info = match jsonrpc::inspect(&msg) {
             Ok(i) => i,
             Err(e) => {
-                tracing::warn!(session = %&self.id[..8], error = %e, "non-JSON-RPC output from child dropped");
+                // The line's content is not logged: it may hold anything, secrets included.
+                if let Some(suppressed) = self.lock().non_json.hit(Instant::now()) {
+                    tracing::warn!(
+                        session = %&self.id[..8],
+                        error = %e,
+                        bytes = msg.len(),
+                        suppressed,
+                        "non-JSON-RPC output from child dropped"
+                    );
+                }
                 return;
             }
         };
-        if self.mode == Mode::Legacy {
+        let (reply, overflow) = {
             let mut st = self.lock();
-            if let Some(ss) = st.streams.get(&0) {
-                if let Some(tx) = &ss.sink {
-                    let _ = tx.send(Out::Event(legacy_frame(&msg)));
-                    return;
-                }
-            }
-            if st.backlog.len() < BACKLOG_MAX {
-                st.backlog.push_back(msg);
-            }
-            return;
+            let reply = self.route(&mut st, msg, info);
+            (reply, std::mem::take(&mut st.overflow))
+        };
+        self.drop_slow_clients(overflow);
+        if let Some(reply) = reply {
+            self.to_child(reply);
         }
-        let mut st = self.lock();
+    }
+
+    /// Deliver one child message to its client queue. Returns an answer for the child, if any.
+    fn route(&self, st: &mut State, msg: Bytes, info: jsonrpc::Info) -> Option<Bytes> {
+        if self.mode == Mode::Legacy {
+            if st.streams.get(&0).is_some_and(|ss| ss.sink.is_some()) {
+                Self::push_standalone(st, Out::Event(legacy_frame(&msg)));
+            } else {
+                Self::push_backlog(st, msg);
+            }
+            return None;
+        }
         match info.kind {
             Kind::Response => {
                 if let Some((key, _)) = &info.id {
-                    self.respond(&mut st, key, msg);
+                    self.respond(st, key, msg);
                 }
             }
             Kind::Notification => {
@@ -533,37 +632,93 @@ impl Session {
                     if self.mode == Mode::Streamable
                         && (method == "notifications/message" || method == "notifications/progress")
                     {
-                        Self::latest_sse_pending(&st)
+                        Self::latest_sse_pending(st)
                     } else {
                         None
                     }
                 });
                 let delivered = match &target {
-                    Some(k) => Self::to_pending_related(&mut st, k, &msg),
+                    Some(k) => Self::to_pending_related(st, k, &msg),
                     None => false,
                 };
                 if !delivered && self.mode == Mode::Streamable {
-                    Self::to_standalone(&mut st, msg);
+                    Self::to_standalone(st, msg);
                 }
             }
             Kind::Request => {
                 if self.mode == Mode::Pooled {
-                    drop(st);
                     let id = info.id.map(|(t, _)| t).unwrap_or_else(|| "null".into());
-                    self.child.send(jsonrpc::error_response(
+                    return Some(jsonrpc::error_response(
                         &id,
                         jsonrpc::METHOD_NOT_FOUND,
                         "server-to-client requests are not available in stateless mode",
                     ));
-                    return;
                 }
-                let delivered = match Self::latest_sse_pending(&st) {
-                    Some(k) => Self::to_pending_related(&mut st, &k, &msg),
+                let delivered = match Self::latest_sse_pending(st) {
+                    Some(k) => Self::to_pending_related(st, &k, &msg),
                     None => false,
                 };
                 if !delivered {
-                    Self::to_standalone(&mut st, msg);
+                    Self::to_standalone(st, msg);
                 }
+            }
+        }
+        None
+    }
+
+    /// Act on client queues found full: the client stopped reading. A session is ended (its child
+    /// stopped, its other streams closed); a pooled child serves other clients, so only the
+    /// stateless request is dropped (its stream ends) and the child is told to cancel it.
+    fn drop_slow_clients(&self, overflow: Vec<Sink>) {
+        if overflow.is_empty() {
+            return;
+        }
+        let lim = self.server.limits;
+        if self.mode == Mode::Pooled {
+            for sink in overflow {
+                if let Sink::Pending(key) = sink {
+                    self.lock().pending.remove(&key);
+                    tracing::warn!(
+                        server = %self.server.cfg.name,
+                        id = %key,
+                        max_buffered_bytes = lim.bytes,
+                        max_buffered_messages = lim.messages,
+                        "HTTP client not reading its response stream: stateless request dropped"
+                    );
+                    self.to_child(cancelled(&key, "client not reading"));
+                }
+            }
+            return;
+        }
+        tracing::warn!(
+            server = %self.server.cfg.name,
+            session = %&self.id[..8],
+            max_buffered_bytes = lim.bytes,
+            max_buffered_messages = lim.messages,
+            "HTTP client not reading its SSE stream: session dropped"
+        );
+        self.close("the HTTP client stopped reading its stream");
+    }
+
+    /// Queue a message for the child's stdin. A child that stopped reading (its queue is full)
+    /// ends the session rather than being buffered for forever. Must not be called with the
+    /// state lock held. Returns false if the message could not be queued.
+    pub fn to_child(&self, msg: Bytes) -> bool {
+        match self.child.send(msg) {
+            Ok(()) => true,
+            Err(SendError::Closed) => false,
+            Err(SendError::Full) => {
+                let (messages, bytes) = self.child.stdin_usage();
+                tracing::warn!(
+                    server = %self.server.cfg.name,
+                    session = %&self.id[..8],
+                    pid = self.child.pid,
+                    queued_messages = messages,
+                    queued_bytes = bytes,
+                    "MCP server not reading its stdin: session dropped"
+                );
+                self.close("the MCP server stopped reading its input");
+                false
             }
         }
     }
@@ -576,83 +731,105 @@ impl Session {
             .map(|(k, _)| k.clone())
     }
 
-    /// Attach the standalone (GET) stream. Returns frames to send first.
-    pub fn attach_standalone(&self, tx: mpsc::UnboundedSender<Out>) {
-        let mut st = self.lock();
-        st.last_activity = Instant::now();
-        st.streams.entry(0).or_insert(StreamState { next_event: 1, sink: None }).sink = Some(tx);
-        let backlog: Vec<Bytes> = st.backlog.drain(..).collect();
-        for msg in backlog {
-            if self.mode == Mode::Legacy {
-                if let Some(tx) = st.streams.get(&0).and_then(|s| s.sink.as_ref()) {
-                    let _ = tx.send(Out::Event(legacy_frame(&msg)));
+    /// Attach the standalone (GET) stream and flush the backlog into it.
+    pub fn attach_standalone(&self, tx: queue::Sender<Out>) {
+        let overflow = {
+            let mut st = self.lock();
+            st.last_activity = Instant::now();
+            st.streams.entry(0).or_insert(StreamState { next_event: 1, sink: None }).sink = Some(tx);
+            for msg in Self::take_backlog(&mut st) {
+                if self.mode == Mode::Legacy {
+                    Self::push_standalone(&mut st, Out::Event(legacy_frame(&msg)));
+                } else {
+                    Self::to_standalone(&mut st, msg);
                 }
-            } else {
-                Self::to_standalone(&mut st, msg);
             }
-        }
+            std::mem::take(&mut st.overflow)
+        };
+        self.drop_slow_clients(overflow);
     }
 
     /// Resume a stream after `last_event_id` ("<stream>_<n>"): replays logged events and
     /// attaches `tx` as the stream's new sink. Returns false if the id is unknown.
-    pub fn resume(&self, last_event_id: &str, tx: mpsc::UnboundedSender<Out>) -> bool {
+    pub fn resume(&self, last_event_id: &str, tx: queue::Sender<Out>) -> bool {
         let Some((s, n)) = last_event_id.split_once('_') else {
             return false;
         };
         let (Ok(s), Ok(n)) = (s.parse::<u64>(), n.parse::<u64>()) else {
             return false;
         };
-        let mut st = self.lock();
-        st.last_activity = Instant::now();
-        if !st.streams.contains_key(&s) {
-            return false;
-        }
-        for e in st.log.iter().filter(|e| e.stream == s && e.seq > n) {
-            let _ = tx.send(Out::Event(e.frame.clone()));
-        }
-        if s == 0 {
-            if let Some(ss) = st.streams.get_mut(&0) {
-                ss.sink = Some(tx);
+        let overflow = {
+            let mut st = self.lock();
+            st.last_activity = Instant::now();
+            if !st.streams.contains_key(&s) {
+                return false;
             }
-            let backlog: Vec<Bytes> = st.backlog.drain(..).collect();
-            for msg in backlog {
-                Self::to_standalone(&mut st, msg);
+            let replay: Vec<Bytes> =
+                st.log.iter().filter(|e| e.stream == s && e.seq > n).map(|e| e.frame.clone()).collect();
+            let mut full = false;
+            for frame in replay {
+                full |= tx.send(Out::Event(frame)) == Err(SendError::Full);
             }
-        } else {
-            for p in st.pending.values_mut() {
-                if p.stream == Some(s) {
-                    p.tx = tx.clone();
+            if s == 0 {
+                if let Some(ss) = st.streams.get_mut(&0) {
+                    ss.sink = Some(tx);
+                }
+                for msg in Self::take_backlog(&mut st) {
+                    Self::to_standalone(&mut st, msg);
+                }
+            } else {
+                for p in st.pending.values_mut() {
+                    if p.stream == Some(s) {
+                        p.tx = tx.clone();
+                    }
                 }
             }
-        }
+            // Only Streamable sessions resume (GET): a replay the client does not take ends the
+            // session like any other full stream.
+            if full && !st.overflow.contains(&Sink::Standalone) {
+                st.overflow.push(Sink::Standalone);
+            }
+            std::mem::take(&mut st.overflow)
+        };
+        self.drop_slow_clients(overflow);
         true
     }
 
     /// Fail and drop requests older than the timeout; returns true if the session is idle.
     pub fn sweep(&self, now: Instant) -> bool {
         let timeout = self.server.cfg.request_timeout;
-        let mut st = self.lock();
-        let expired: Vec<String> = st
-            .pending
-            .iter()
-            .filter(|(_, p)| now.duration_since(p.started) >= timeout)
-            .map(|(k, _)| k.clone())
-            .collect();
+        let (expired, overflow, idle) = {
+            let mut st = self.lock();
+            let expired: Vec<String> = st
+                .pending
+                .iter()
+                .filter(|(_, p)| now.duration_since(p.started) >= timeout)
+                .map(|(k, _)| k.clone())
+                .collect();
+            for key in &expired {
+                tracing::warn!(session = %&self.id[..8], id = %key, "request timed out");
+                let err = jsonrpc::error_response(
+                    key,
+                    jsonrpc::REQUEST_TIMEOUT,
+                    &format!("Request timed out after {} s waiting for the MCP server", timeout.as_secs()),
+                );
+                self.respond(&mut st, key, err);
+            }
+            let idle = self.mode != Mode::Pooled
+                && st.pending.is_empty()
+                && now.duration_since(st.last_activity) >= self.server.cfg.idle_timeout;
+            (expired, std::mem::take(&mut st.overflow), idle)
+        };
+        self.drop_slow_clients(overflow);
         for key in expired {
-            tracing::warn!(session = %&self.id[..8], id = %key, "request timed out");
-            let err = jsonrpc::error_response(
-                &key,
-                jsonrpc::REQUEST_TIMEOUT,
-                &format!("Request timed out after {} s waiting for the MCP server", timeout.as_secs()),
-            );
-            self.respond(&mut st, &key, err);
-            self.child.send(Bytes::from(format!(
-                "{{\"jsonrpc\":\"2.0\",\"method\":\"notifications/cancelled\",\"params\":{{\"requestId\":{key},\"reason\":\"timeout\"}}}}"
-            )));
+            self.to_child(cancelled(&key, "timeout"));
         }
-        self.mode != Mode::Pooled
-            && st.pending.is_empty()
-            && now.duration_since(st.last_activity) >= self.server.cfg.idle_timeout
+        idle
+    }
+
+    /// Requests still waiting for the child's answer.
+    pub fn pending_count(&self) -> usize {
+        self.lock().pending.len()
     }
 
     /// End the session: fail pending requests, close streams, stop the child.
@@ -672,9 +849,16 @@ impl Session {
                 );
                 self.respond(&mut st, &key, err);
             }
+            // The session is ending anyway: a client too slow to take its error is not acted on.
+            st.overflow.clear();
+            let non_json = st.non_json.take_suppressed();
+            if non_json > 0 {
+                tracing::warn!(session = %&self.id[..8], lines = non_json, "more non-JSON-RPC child output was dropped");
+            }
             st.pending.clear();
             st.streams.clear();
             st.backlog.clear();
+            st.backlog_bytes = 0;
             st.log.clear();
             st.log_bytes = 0;
         }
@@ -683,4 +867,11 @@ impl Session {
         }
         self.child.stop(self.server.grace);
     }
+}
+
+/// `notifications/cancelled` for the child's request `key` (JSON text of the id).
+fn cancelled(key: &str, reason: &str) -> Bytes {
+    Bytes::from(format!(
+        "{{\"jsonrpc\":\"2.0\",\"method\":\"notifications/cancelled\",\"params\":{{\"requestId\":{key},\"reason\":\"{reason}\"}}}}"
+    ))
 }

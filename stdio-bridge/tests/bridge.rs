@@ -610,3 +610,247 @@ fn config_file_with_named_servers() {
     assert_eq!(b.post("/mcp", &json_hdrs(None), common::INIT).status, 404);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+// ---- Faults (issue #9): faulty children, slow clients, SIGTERM under load. ----
+
+const MIB: u64 = 1024;
+
+fn child_pid(b: &Bridge, sid: &str) -> i32 {
+    tool_text(&b.call(sid, 900, "pid", "{}")).parse().unwrap()
+}
+
+fn report_rss(test: &str, b: &Bridge) -> (u64, u64) {
+    let (rss, hwm) = (status_kib(b.pid(), "VmRSS"), status_kib(b.pid(), "VmHWM"));
+    eprintln!("{test}: bridge VmRSS {rss} KiB, VmHWM {hwm} KiB");
+    (rss, hwm)
+}
+
+#[test]
+fn child_non_json_output_is_dropped() {
+    let b = Bridge::start(&[]);
+    let sid = b.init("/mcp");
+    let r = b.call(&sid, 1, "garbage", r#"{"count":3000}"#);
+    assert_eq!(tool_text(&r), "garbage 3000");
+    assert_eq!(tool_text(&b.call(&sid, 2, "echo", r#"{"message":"still here"}"#)), "still here");
+    let log = b.log_text();
+    let warnings = log.matches("non-JSON-RPC output from child dropped").count();
+    assert!((1..=5).contains(&warnings), "{warnings} warnings for 3000 bad lines (rate limit)");
+    // The lines themselves are never logged (they may hold anything).
+    assert!(!log.contains("this is not JSON") && !log.contains("binary"), "{log}");
+}
+
+/// A client that stops reading its POST SSE stream while the child floods it.
+#[test]
+fn slow_client_on_post_sse_stream_is_dropped() {
+    let b = Bridge::start(&["--max-buffered-bytes", "1048576", "--max-buffered-messages", "256"]);
+    let other = b.init("/mcp");
+    let sid = b.init("/mcp");
+    let pid = child_pid(&b, &sid);
+    // 4000 x 16 KiB related notifications (64 MiB) on the request's SSE stream; never read.
+    let s = open_stream(
+        &b.addr,
+        "POST",
+        "/mcp",
+        &json_hdrs(Some(&sid)),
+        br#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"flood","arguments":{"count":4000,"size":16384}}}"#,
+    );
+    assert_eq!(s.status, 200);
+    assert_eq!(
+        s.headers.iter().find(|(k, _)| k == "content-type").map(|(_, v)| v.as_str()),
+        Some("text/event-stream")
+    );
+    assert!(wait_log(&b, "HTTP client not reading its SSE stream: session dropped", Duration::from_secs(10)));
+    assert!(wait_gone(pid, Duration::from_secs(5)), "child {pid} of the dropped session survived");
+    assert_eq!(b.call(&sid, 2, "echo", "{}").status, 404);
+    assert_eq!(tool_text(&b.call(&other, 3, "echo", r#"{"message":"unaffected"}"#)), "unaffected");
+    let (_, hwm) = report_rss("slow_client_on_post_sse_stream_is_dropped", &b);
+    assert!(hwm < 48 * MIB, "peak RSS {hwm} KiB");
+    drop(s);
+}
+
+/// A client that opens the GET stream and never reads it.
+#[test]
+fn slow_client_on_get_stream_is_dropped() {
+    let b = Bridge::start(&["--max-buffered-bytes", "1048576", "--max-buffered-messages", "256"]);
+    let other = b.init("/mcp");
+    let sid = b.init("/mcp");
+    let pid = child_pid(&b, &sid);
+    let g = open_stream(
+        &b.addr,
+        "GET",
+        "/mcp",
+        &[("accept", "text/event-stream"), ("mcp-session-id", &sid)],
+        b"",
+    );
+    assert_eq!(g.status, 200);
+    // A JSON-only POST: its notifications go to the GET stream.
+    let r = b.post(
+        "/mcp",
+        &[("content-type", "application/json"), ("accept", "application/json"), ("mcp-session-id", &sid)],
+        r#"{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"flood","arguments":{"count":4000,"size":16384}}}"#,
+    );
+    let v = r.json();
+    assert_eq!(v["id"], 7);
+    assert_eq!(v["error"]["code"], -32002, "{v}");
+    assert!(wait_log(&b, "HTTP client not reading its SSE stream: session dropped", Duration::from_secs(5)));
+    assert!(wait_gone(pid, Duration::from_secs(5)), "child {pid} of the dropped session survived");
+    assert_eq!(tool_text(&b.call(&other, 3, "echo", r#"{"message":"unaffected"}"#)), "unaffected");
+    let (_, hwm) = report_rss("slow_client_on_get_stream_is_dropped", &b);
+    assert!(hwm < 48 * MIB, "peak RSS {hwm} KiB");
+    drop(g);
+}
+
+/// Nobody reads at all: server messages for the GET stream pile up in the backlog.
+#[test]
+fn child_flooding_stdout_stays_bounded() {
+    let b = Bridge::start(&["--max-buffered-bytes", "4194304"]);
+    let sid = b.init("/mcp");
+    // 120 x 512 KiB = 60 MiB of notifications for a GET stream nobody opened.
+    let r = b.post(
+        "/mcp",
+        &[("content-type", "application/json"), ("accept", "application/json"), ("mcp-session-id", &sid)],
+        r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"flood","arguments":{"count":120,"size":524288}}}"#,
+    );
+    assert_eq!(tool_text(&r), "flooded 120");
+    assert!(wait_log(&b, "oldest buffered server message dropped", Duration::from_secs(2)));
+    let (_, hwm) = report_rss("child_flooding_stdout_stays_bounded", &b);
+    assert!(hwm < 40 * MIB, "peak RSS {hwm} KiB");
+    // The session is intact and a GET stream now gets the newest buffered messages.
+    assert_eq!(tool_text(&b.call(&sid, 2, "echo", r#"{"message":"fine"}"#)), "fine");
+    let mut g = open_stream(
+        &b.addr,
+        "GET",
+        "/mcp",
+        &[("accept", "text/event-stream"), ("mcp-session-id", &sid)],
+        b"",
+    );
+    assert!(g.wait_for("notifications/message", Duration::from_secs(5)));
+}
+
+#[test]
+fn child_line_longer_than_the_limit_ends_the_session() {
+    let b = Bridge::start(&["--max-message-bytes", "65536"]);
+    let sid = b.init("/mcp");
+    let pid = child_pid(&b, &sid);
+    let t = Instant::now();
+    let r = b.call(&sid, 1, "flood_line", r#"{"size":1048576}"#);
+    let v = r.json();
+    assert_eq!(v["error"]["code"], -32002, "{v}");
+    assert!(t.elapsed() < Duration::from_secs(5));
+    assert!(wait_gone(pid, Duration::from_secs(5)));
+    assert!(b.log_text().contains("child message larger than --max-message-bytes"));
+}
+
+#[test]
+fn child_that_stops_reading_is_dropped() {
+    let b = Bridge::start(&["--max-buffered-bytes", "1048576"]);
+    let other = b.init("/mcp");
+    let sid = b.init("/mcp");
+    let pid = child_pid(&b, &sid);
+    assert_eq!(tool_text(&b.call(&sid, 1, "deaf", "{}")), "deaf");
+    // 64 KiB notifications into a child that no longer reads: the pipe (64 KiB), the writer's
+    // batch and then the 1 MiB queue fill up; the session must be dropped, not buffer on.
+    let pad = "z".repeat(64 * 1024);
+    let note = format!(r#"{{"jsonrpc":"2.0","method":"notifications/pad","params":{{"pad":"{pad}"}}}}"#);
+    let mut accepted = 0;
+    let mut last = 0;
+    for _ in 0..300 {
+        last = b.post("/mcp", &json_hdrs(Some(&sid)), &note).status;
+        if last != 202 {
+            break;
+        }
+        accepted += 1;
+    }
+    eprintln!("child_that_stops_reading_is_dropped: {accepted} x 64 KiB accepted before the drop");
+    assert_eq!(last, 404, "after {accepted} notifications");
+    assert!((10..40).contains(&accepted), "{accepted} notifications accepted");
+    assert!(b.log_text().contains("MCP server not reading its stdin: session dropped"));
+    assert!(wait_gone(pid, Duration::from_secs(5)), "deaf child {pid} survived");
+    assert_eq!(tool_text(&b.call(&other, 2, "echo", r#"{"message":"unaffected"}"#)), "unaffected");
+    let (_, hwm) = report_rss("child_that_stops_reading_is_dropped", &b);
+    assert!(hwm < 40 * MIB, "peak RSS {hwm} KiB");
+}
+
+#[test]
+fn sigterm_drains_in_flight_requests_then_stops_children() {
+    let mut b = Bridge::start(&["--drain-timeout-secs", "3", "--shutdown-grace-secs", "1"]);
+    let sids = [b.init("/mcp"), b.init("/mcp")];
+    let pids: Vec<i32> = sids.iter().map(|s| child_pid(&b, s)).collect();
+    let call = |sid: &str, id: u64, tool: &'static str, args: &'static str| {
+        let (addr, sid) = (b.addr.clone(), sid.to_string());
+        std::thread::spawn(move || {
+            let body = format!(
+                r#"{{"jsonrpc":"2.0","id":{id},"method":"tools/call","params":{{"name":"{tool}","arguments":{args}}}}}"#
+            );
+            let r = request(&addr, "POST", "/mcp", &json_hdrs(Some(&sid)), body.as_bytes());
+            (r, Instant::now())
+        })
+    };
+    let delays: Vec<_> =
+        (0..5).map(|i| call(&sids[i % 2], 10 + i as u64, "delay", r#"{"ms":1500}"#)).collect();
+    let hung = call(&sids[0], 99, "hang", "{}");
+    std::thread::sleep(Duration::from_millis(500));
+    let t0 = Instant::now();
+    unsafe {
+        libc::kill(b.pid(), libc::SIGTERM);
+    }
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(std::net::TcpStream::connect(&b.addr).is_err(), "new connections still accepted while draining");
+    for d in delays {
+        let (r, at) = d.join().unwrap();
+        assert_eq!(tool_text(&r), "delayed 1500", "in-flight request lost: {}", r.text());
+        assert!(at > t0, "answered before SIGTERM");
+    }
+    let (r, hung_at) = hung.join().unwrap();
+    let v = r.json();
+    assert_eq!(v["id"], 99);
+    assert_eq!(v["error"]["code"], -32002, "{v}");
+    assert!(v["error"]["message"].as_str().unwrap().contains("shutting down"), "{v}");
+    let hung_after = hung_at - t0;
+    assert!(hung_after >= Duration::from_millis(2500), "answered before the drain timeout: {hung_after:?}");
+    let deadline = t0 + Duration::from_secs(8);
+    let status = loop {
+        if let Ok(Some(status)) = b.child.try_wait() {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "bridge did not exit");
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    let exited = t0.elapsed();
+    assert!(status.success(), "{status:?}");
+    for p in &pids {
+        assert!(!pid_alive(*p), "child {p} outlived the bridge");
+    }
+    eprintln!(
+        "sigterm_drains_in_flight_requests_then_stops_children: hung request answered {hung_after:?} after SIGTERM, exit after {exited:?}"
+    );
+}
+
+/// Stateless (pooled) mode: the slow client's request is dropped, the shared child is not.
+#[test]
+fn slow_client_on_stateless_sse_stream_drops_only_its_request() {
+    let b = Bridge::start(&["--pool-size", "1", "--max-buffered-bytes", "1048576"]);
+    let h = modern("tools/call", Some("flood"));
+    let hh: Vec<(&str, &str)> = h.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let s = open_stream(
+        &b.addr,
+        "POST",
+        "/mcp",
+        &hh,
+        br#"{"jsonrpc":"2.0","id":"f","method":"tools/call","params":{"name":"flood","arguments":{"count":2000,"size":16384},"_meta":{"progressToken":"ft"}}}"#,
+    );
+    assert_eq!(s.status, 200);
+    assert!(wait_log(
+        &b,
+        "HTTP client not reading its response stream: stateless request dropped",
+        Duration::from_secs(10)
+    ));
+    // The pooled child survives and keeps serving other requests.
+    let body = r#"{"jsonrpc":"2.0","id":"e","method":"tools/call","params":{"name":"echo","arguments":{"message":"pool ok"}}}"#;
+    let r = post_owned(&b, &modern("tools/call", Some("echo")), body);
+    assert_eq!(r.json()["result"]["content"][0]["text"], "pool ok", "{}", r.text());
+    assert!(!b.log_text().contains("session closed"), "{}", b.log_text());
+    let (_, hwm) = report_rss("slow_client_on_stateless_sse_stream_drops_only_its_request", &b);
+    assert!(hwm < 48 * MIB, "peak RSS {hwm} KiB");
+    drop(s);
+}

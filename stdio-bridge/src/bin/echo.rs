@@ -5,8 +5,14 @@
 //! `sample` (asks the client for sampling/createMessage and returns its answer), `raw` (returns
 //! the request line it received, byte for byte), `odd` (answers with unusual formatting and
 //! unknown fields), `stderr` (writes a line to stderr).
+//!
+//! Fault tools (bridge hardening tests): `flood{count,size,method}` (that many notifications of
+//! `size` bytes each, progress ones if the call has a progress token, then answers), `flood_line{size}` (one answer line of at least `size` bytes),
+//! `garbage{count}` (non-JSON lines, some not UTF-8, then answers), `delay{ms}` (answers after
+//! `ms` without blocking other requests), `deaf` (answers, then never reads stdin again).
 
 use std::io::{BufRead, Write};
+use std::sync::{Arc, Mutex};
 
 use serde_json::{json, Value};
 
@@ -16,8 +22,11 @@ fn text_result(id: &Value, text: &str) -> String {
     json!({"jsonrpc":"2.0","id":id,"result":{"content":[{"type":"text","text":text}]}}).to_string()
 }
 
+type Out = Arc<Mutex<std::io::BufWriter<std::io::Stdout>>>;
+
 struct Server {
-    out: std::io::BufWriter<std::io::Stdout>,
+    /// Shared with `delay` threads; a whole line is written under the lock.
+    out: Out,
     /// Outstanding `sample` calls: our request id -> the client's tools/call id.
     sampling: Vec<(String, Value)>,
     next: u64,
@@ -25,8 +34,13 @@ struct Server {
 
 impl Server {
     fn emit(&mut self, line: &str) {
-        let _ = self.out.write_all(line.as_bytes());
-        let _ = self.out.write_all(b"\n");
+        emit_to(&self.out, line.as_bytes());
+    }
+
+    fn flush(&self) {
+        if let Ok(mut out) = self.out.lock() {
+            let _ = out.flush();
+        }
     }
 
     fn handle(&mut self, raw: &str, msg: &Value) -> Option<String> {
@@ -79,8 +93,62 @@ impl Server {
                         Err(e) => text_result(&id, &format!("error {e}")),
                     },
                     "crash" => {
-                        let _ = self.out.flush();
+                        self.flush();
                         std::process::exit(3);
+                    }
+                    "flood" => {
+                        let count = args.get("count").and_then(Value::as_u64).unwrap_or(1000);
+                        let size = args.get("size").and_then(Value::as_u64).unwrap_or(1024) as usize;
+                        let method =
+                            args.get("method").and_then(Value::as_str).unwrap_or("notifications/message");
+                        let pad = "x".repeat(size);
+                        // With a progress token: progress notifications (the only kind a pooled,
+                        // stateless child can address to a request).
+                        let token = params.pointer("/_meta/progressToken").cloned();
+                        for i in 0..count {
+                            let n = match &token {
+                                Some(t) => json!({"jsonrpc":"2.0","method":"notifications/progress",
+                                    "params":{"progressToken":t,"progress":i,"total":count,"message":pad}}),
+                                None => json!({"jsonrpc":"2.0","method":method,"params":{"level":"info","data":pad}}),
+                            };
+                            self.emit(&n.to_string());
+                        }
+                        text_result(&id, &format!("flooded {count}"))
+                    }
+                    "flood_line" => {
+                        let size = args.get("size").and_then(Value::as_u64).unwrap_or(1 << 20) as usize;
+                        text_result(&id, &"y".repeat(size))
+                    }
+                    "garbage" => {
+                        let count = args.get("count").and_then(Value::as_u64).unwrap_or(100);
+                        for i in 0..count {
+                            let line: &[u8] = match i % 3 {
+                                0 => b"this is not JSON",
+                                1 => b"{\"half\": ",
+                                _ => b"\xff\xfe binary \x00 junk",
+                            };
+                            emit_to(&self.out, line);
+                        }
+                        text_result(&id, &format!("garbage {count}"))
+                    }
+                    "delay" => {
+                        let ms = args.get("ms").and_then(Value::as_u64).unwrap_or(100);
+                        let out = Arc::clone(&self.out);
+                        std::thread::spawn(move || {
+                            std::thread::sleep(std::time::Duration::from_millis(ms));
+                            emit_to(&out, text_result(&id, &format!("delayed {ms}")).as_bytes());
+                            if let Ok(mut o) = out.lock() {
+                                let _ = o.flush();
+                            }
+                        });
+                        return None;
+                    }
+                    "deaf" => {
+                        emit_to(&self.out, text_result(&id, "deaf").as_bytes());
+                        self.flush();
+                        loop {
+                            std::thread::sleep(std::time::Duration::from_secs(3600));
+                        }
                     }
                     "hang" => return None,
                     "raw" => text_result(&id, raw),
@@ -120,10 +188,20 @@ impl Server {
     }
 }
 
+fn emit_to(out: &Out, line: &[u8]) {
+    if let Ok(mut out) = out.lock() {
+        let _ = out.write_all(line);
+        let _ = out.write_all(b"\n");
+    }
+}
+
 fn main() {
     let stdin = std::io::stdin();
-    let mut server =
-        Server { out: std::io::BufWriter::new(std::io::stdout()), sampling: Vec::new(), next: 0 };
+    let mut server = Server {
+        out: Arc::new(Mutex::new(std::io::BufWriter::new(std::io::stdout()))),
+        sampling: Vec::new(),
+        next: 0,
+    };
     if std::env::var_os("ECHO_ANNOUNCE_STDERR").is_some() {
         eprintln!("echo server starting");
     }
@@ -156,6 +234,6 @@ fn main() {
                 server.emit(r#"{"jsonrpc":"2.0","id":null,"error":{"code":-32700,"message":"Parse error"}}"#)
             }
         }
-        let _ = server.out.flush();
+        server.flush();
     }
 }

@@ -306,3 +306,25 @@ pub fn tool_text(r: &Resp) -> String {
     let v = r.json();
     v["result"]["content"][0]["text"].as_str().unwrap_or_else(|| panic!("no text in {v}")).to_string()
 }
+
+/// A `/proc/<pid>/status` field in KiB (VmRSS: resident now, VmHWM: peak resident).
+pub fn status_kib(pid: i32, field: &str) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap_or_else(|| panic!("no {field} for {pid}"))
+}
+
+/// Wait until the bridge's log contains `needle`.
+pub fn wait_log(b: &Bridge, needle: &str, timeout: Duration) -> bool {
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        if b.log_text().contains(needle) {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    b.log_text().contains(needle)
+}
