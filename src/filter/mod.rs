@@ -76,8 +76,7 @@ fn dispatch_detector(call: &DetectorCall) -> Result<u32, String> {
         .map_err(|s| format!("{s:?}"))
 }
 
-/// Status and body of the answer to a dispatched call; status 0 when there was none (Envoy
-/// reports a timeout, reset or connection failure without headers).
+/// Status and body of the answer to a dispatched call; status 0 when it has none.
 fn call_answer(body_size: usize) -> (u16, Option<Vec<u8>>) {
     let status = abi::header(abi::HTTP_CALL_RESPONSE_HEADERS, ":status")
         .ok()

@@ -292,7 +292,8 @@ pub struct Remote {
 pub enum DetectorError {
     /// The call could not be started (unknown cluster, host refusal).
     Dispatch,
-    /// No answer: timeout, connection failure or reset (Envoy reports no `:status`).
+    /// No `:status` at all (a reset). Envoy 1.40 answers a timed-out call with its own 504 and
+    /// an unreachable cluster with 503, so those arrive as `Status`.
     NoResponse,
     Status(u16),
     BadJson,
