@@ -57,6 +57,11 @@ pub mod keys {
     pub const RATELIMIT_BUCKET: &str = "mcp_ratelimit_bucket";
     pub const RATELIMIT_REMAINING: &str = "mcp_ratelimit_remaining";
     pub const LIST_FILTERED: &str = "mcp_list_filtered";
+    /// External detector (`security.injection.detector`): its score, labels, or why it did not
+    /// count (`no_response`, `status_<code>`, `bad_json`, `bad_score`, `dispatch_failed`).
+    pub const DETECTOR_SCORE: &str = "mcp_detector_score";
+    pub const DETECTOR_LABELS: &str = "mcp_detector_labels";
+    pub const DETECTOR_ERROR: &str = "mcp_detector_error";
 }
 
 /// Accumulates the fields of one exchange; the glue flushes them to filter state.

@@ -16,6 +16,7 @@ use crate::config::{BackendSource, Config, ConfigError};
 use crate::jsonrpc::{self, Classified, Kind, Message, Target};
 use crate::policy::{Item, ListKind, Policy, Target as PolicyTarget};
 use crate::ratelimit::{self, RateDecision, RateLimiter, RateRequest};
+use crate::scorer::detector::{self, DetectPending, Probe};
 use crate::scorer::{Action, ResponseMode, Scorer};
 use crate::session::{SessionCheck, SessionTable};
 use crate::shared::SharedStore;
@@ -109,8 +110,14 @@ pub struct ResponsePlan {
 /// Outcome of the body phase.
 #[derive(Debug, Clone, PartialEq)]
 pub enum BodyVerdict {
-    Forward { plan: ResponsePlan, ops: HeaderOps },
+    Forward {
+        plan: ResponsePlan,
+        ops: HeaderOps,
+    },
     Reply(LocalReply),
+    /// Passed locally; hold it, make the detector call, and finish with
+    /// [`Gateway::on_detector_response`].
+    Detect(Box<DetectPending>),
 }
 
 /// Headers the filter exports upstream for Envoy's global rate-limit filter and the backends.
@@ -373,7 +380,11 @@ impl Gateway {
         let mut plan = ResponsePlan::default();
         let mut ops = HeaderOps::default();
         let mut warned = false;
-        for msg in &classified.messages {
+        let mut probe = self.request_probe();
+        for (i, msg) in classified.messages.iter().enumerate() {
+            if let Some(p) = &mut probe {
+                p.at = i;
+            }
             let (backend, target) = match self.resolve_backend(head, &msg.target) {
                 Ok(x) => x,
                 Err(why) => {
@@ -391,7 +402,7 @@ impl Gateway {
                 audit.set(keys::BACKEND, backend.as_str());
                 record_target(&target, audit);
             }
-            match self.decide_message(head, who, msg, &backend, &target, store, now_ms, audit) {
+            match self.decide_message(head, who, msg, &backend, &target, store, now_ms, audit, &mut probe) {
                 MessageVerdict::Refuse(status, code, message, headers) => {
                     let mut reply = batch_error(&classified, msg, status, code, &message);
                     reply.headers.extend(headers);
@@ -419,7 +430,17 @@ impl Gateway {
         } else {
             audit.set(keys::DECISION, Decision::Allow.as_str());
         }
-        BodyVerdict::Forward { plan, ops }
+        let replies = |at: usize| {
+            let refuse = |status, code, message| match classified.messages.get(at) {
+                Some(m) => batch_error(&classified, m, status, code, message),
+                None => LocalReply::jsonrpc_error(status, None, code, message),
+            };
+            (
+                refuse(403, codes::INJECTION, detector::BLOCK_MESSAGE),
+                refuse(detector::ERROR_STATUS, detector::ERROR_CODE, detector::ERROR_MESSAGE),
+            )
+        };
+        self.detect_or_forward(probe, replies, plan, ops)
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -433,6 +454,7 @@ impl Gateway {
         store: &dyn SharedStore,
         now_ms: u64,
         audit: &mut AuditRecord,
+        probe: &mut Option<Probe>,
     ) -> MessageVerdict {
         // A response answers a request the server sent on this authenticated session
         // (sampling, elicitation, roots/list); it calls nothing, so there is no method to
@@ -509,7 +531,18 @@ impl Gateway {
         let inj = &self.config.security.injection;
         if inj.enabled && inj.request_action != Action::Off && msg.kind != Kind::Response {
             if let Some(params) = &msg.params {
-                let v = self.scorer.score_request(method, params);
+                let v = match probe {
+                    // The detector gets exactly what the local scorer scanned.
+                    Some(p) => {
+                        let before = p.sink.texts.len();
+                        let (v, sink) =
+                            self.scorer.score_request_collecting(method, params, std::mem::take(&mut p.sink));
+                        p.sink = sink;
+                        p.note(method, target.name(), before, &v);
+                        v
+                    }
+                    None => self.scorer.score_request(method, params),
+                };
                 if v.score <= 0.0 {
                     return MessageVerdict::Pass { warned: false, headers };
                 }
@@ -520,7 +553,7 @@ impl Gateway {
                     return MessageVerdict::Refuse(
                         403,
                         codes::INJECTION,
-                        "request blocked: possible prompt injection in arguments".into(),
+                        detector::BLOCK_MESSAGE.into(),
                         headers,
                     );
                 }

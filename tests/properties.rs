@@ -142,6 +142,7 @@ fn pipeline_rate_limit_holds_end_to_end() {
                     assert_eq!(r.status, 429, "{}", r.body);
                     limited += 1;
                 }
+                BodyVerdict::Detect(_) => panic!("no detector is configured"),
             }
         }
         let bound = u64::from(burst) + ((now - t0) as f64 * rps / 1000.0).floor() as u64;

@@ -112,6 +112,7 @@ fn check(f: &Fixture, h: &RequestHead, body: &[u8]) {
         let verdict = f.gw.on_request_body(h, &admin(), body, &store, 1_000 + round, &mut audit);
         match (&classified, &verdict) {
             (Err(e), BodyVerdict::Forward { .. }) => panic!("forwarded a body classify rejects: {e:?}"),
+            (_, BodyVerdict::Detect(_)) => panic!("held for a detector, but none is configured"),
             (Err(e), BodyVerdict::Reply(r)) => {
                 assert_eq!(r.status, 400);
                 let v: serde_json::Value = serde_json::from_str(&r.body).expect("reply is JSON");

@@ -16,6 +16,7 @@ use crate::auth::{Credentials, Identity, JwksRequest};
 use crate::pipeline::{
     codes, BodyVerdict, Gateway, HeadVerdict, HeaderOps, LocalReply, RequestHead, ResponsePlan,
 };
+use crate::scorer::detector::{self, DetectPending, DetectorCall, DetectorError};
 use crate::shared::{SharedStore, StoreError};
 use crate::sse::SseSplitter;
 use metrics::Metrics;
@@ -66,13 +67,28 @@ fn dispatch_jwks(req: &JwksRequest) -> Result<u32, String> {
         .map_err(|s| format!("{s:?}"))
 }
 
-fn jwks_response(gateway: &Gateway, body_size: usize) {
+/// Starts the external detector call. Like [`dispatch_jwks`] it goes through the SDK's hostcall
+/// so the answer comes back to this context. Header values (API keys) are never logged.
+fn dispatch_detector(call: &DetectorCall) -> Result<u32, String> {
+    let headers: Vec<(&str, &str)> = call.headers.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let timeout = Duration::from_millis(call.timeout_ms);
+    proxy_wasm::hostcalls::dispatch_http_call(&call.cluster, headers, Some(&call.body), vec![], timeout)
+        .map_err(|s| format!("{s:?}"))
+}
+
+/// Status and body of the answer to a dispatched call; status 0 when it has none.
+fn call_answer(body_size: usize) -> (u16, Option<Vec<u8>>) {
     let status = abi::header(abi::HTTP_CALL_RESPONSE_HEADERS, ":status")
         .ok()
         .flatten()
         .and_then(|s| s.parse::<u16>().ok())
         .unwrap_or(0);
     let body = abi::get_buffer(abi::HTTP_CALL_RESPONSE_BODY, 0, body_size).ok().flatten();
+    (status, body)
+}
+
+fn jwks_response(gateway: &Gateway, body_size: usize) {
+    let (status, body) = call_answer(body_size);
     match gateway.on_jwks_response(status, body.as_deref(), now_ms() / 1000) {
         Ok(n) => abi::log(LOG_INFO, &format!("mcp-gateway: JWKS refreshed, {n} keys")),
         Err(e) => abi::log(
@@ -161,6 +177,7 @@ impl RootContext for Root {
             request_headers: Vec::new(),
             response: ResponseState::Pass,
             decision_counted: false,
+            detecting: None,
         }))
     }
 
@@ -181,6 +198,8 @@ enum Phase {
     NeedBody,
     /// No body decision needed (GET/DELETE of an authenticated caller, unauthenticated path).
     Open,
+    /// Passed locally; the external detector call with this token is in flight.
+    Detecting(u32),
     /// The body was decided and the request forwarded.
     Forwarded,
     /// A local reply was sent.
@@ -209,6 +228,8 @@ struct Exchange {
     request_headers: Vec<(String, String)>,
     response: ResponseState,
     decision_counted: bool,
+    /// The request held while the detector answers.
+    detecting: Option<Box<DetectPending>>,
 }
 
 impl Exchange {
@@ -308,8 +329,14 @@ impl Exchange {
         let t0 = now_us();
         let verdict = gw.on_request_body(&self.head, &who, &body, &HostStore, t0 / 1000, &mut self.audit);
         self.metrics.record_request_us(now_us().saturating_sub(t0));
+        self.apply_body_verdict(verdict)
+    }
+
+    /// Carries out a body verdict; `Continue` when the request may go on now.
+    fn apply_body_verdict(&mut self, verdict: BodyVerdict) -> Action {
         match verdict {
             BodyVerdict::Reply(r) => self.reply(&r),
+            BodyVerdict::Detect(pending) => self.start_detect(pending),
             BodyVerdict::Forward { plan, ops } => {
                 if let Err(e) = self.apply_ops(&ops) {
                     return self
@@ -322,6 +349,44 @@ impl Exchange {
                 self.phase = Phase::Forwarded;
                 self.flush_audit();
                 Action::Continue
+            }
+        }
+    }
+
+    /// Holds the request and asks the detector; a call that cannot start is a detector error.
+    fn start_detect(&mut self, pending: Box<DetectPending>) -> Action {
+        match dispatch_detector(&pending.call) {
+            Ok(token) => {
+                self.phase = Phase::Detecting(token);
+                self.detecting = Some(pending);
+                Action::Pause
+            }
+            Err(e) => {
+                abi::log(
+                    LOG_WARN,
+                    &format!("mcp-gateway: detector call to cluster {} failed ({e})", pending.call.cluster),
+                );
+                let v = self.gateway.on_detector_response(
+                    &pending,
+                    Err(DetectorError::Dispatch),
+                    &mut self.audit,
+                );
+                // Forward or Reply: `on_detector_response` never asks for another call.
+                self.apply_body_verdict(v)
+            }
+        }
+    }
+
+    /// The detector answered (or timed out): finish the held request.
+    fn detector_answer(&mut self, body_size: usize) {
+        let Some(pending) = self.detecting.take() else { return };
+        let (status, body) = call_answer(body_size);
+        let answer = detector::parse_answer(status, body.as_deref());
+        let gw = self.gateway.clone();
+        let verdict = gw.on_detector_response(&pending, answer, &mut self.audit);
+        if let Action::Continue = self.apply_body_verdict(verdict) {
+            if let Err(e) = abi::resume_request() {
+                abi::log(LOG_ERROR, &format!("mcp-gateway: cannot resume request (host status {})", e.0));
             }
         }
     }
@@ -386,7 +451,10 @@ enum Rewrite {
 }
 
 impl Context for Exchange {
-    fn on_http_call_response(&mut self, _token: u32, _headers: usize, body_size: usize, _trailers: usize) {
+    fn on_http_call_response(&mut self, token: u32, _headers: usize, body_size: usize, _trailers: usize) {
+        if self.phase == Phase::Detecting(token) {
+            return self.detector_answer(body_size);
+        }
         jwks_response(&self.gateway, body_size);
         let Phase::FetchingKeys(buffered) = self.phase else { return };
         if let Action::Continue = self.decide_headers(true, buffered) {
@@ -409,7 +477,7 @@ impl HttpContext for Exchange {
         match self.phase {
             Phase::Open | Phase::Forwarded => Action::Continue,
             // Nothing goes on before a decision: keep buffering.
-            Phase::Start | Phase::Refused => Action::Pause,
+            Phase::Start | Phase::Refused | Phase::Detecting(_) => Action::Pause,
             Phase::FetchingKeys(_) => {
                 if end_of_stream {
                     self.phase = Phase::FetchingKeys(Some(size));

@@ -33,6 +33,7 @@
 //! Matches across all strings of one message are pooled (each rule counts once) and the model
 //! takes the maximum window over all strings.
 
+pub mod detector;
 mod model;
 mod normalize;
 mod rules;
@@ -130,6 +131,8 @@ pub struct InjectionConfig {
     pub max_scan_bytes: usize,
     /// Bytes scanned per message in total.
     pub max_message_bytes: usize,
+    /// An external classifier asked after the local verdict (`detector.rs`).
+    pub detector: Option<detector::DetectorConfig>,
 }
 
 impl Default for InjectionConfig {
@@ -147,6 +150,7 @@ impl Default for InjectionConfig {
             custom_rules: Vec::new(),
             max_scan_bytes: 16 * 1024,
             max_message_bytes: 256 * 1024,
+            detector: None,
         }
     }
 }
@@ -207,6 +211,9 @@ impl InjectionConfig {
                     format!("unknown rule id `{id}`"),
                 ));
             }
+        }
+        if let Some(d) = &self.detector {
+            d.validate(&format!("{key}.detector"))?;
         }
         for (id, w) in &self.rule_weights {
             if !known_id(id, &self.custom_rules) {
@@ -283,6 +290,8 @@ struct Acc {
     logit: Option<f32>,
     budget: usize,
     truncated: bool,
+    /// The raw strings scanned, when a detector call will need them.
+    texts: Option<detector::TextSink>,
 }
 
 pub struct Scorer {
@@ -397,32 +406,50 @@ impl Scorer {
     /// and systemPrompt, completion/complete `argument.value`. Other methods score 0.
     pub fn score_request(&self, method: &str, params: &Value) -> Verdict {
         let mut acc = self.acc();
+        self.request_acc(method, params, &mut acc);
+        self.finish(acc)
+    }
+
+    /// [`Self::score_request`], also handing every string it scanned (as scanned: long strings
+    /// as head and tail) to `sink`, for the external detector.
+    pub fn score_request_collecting(
+        &self,
+        method: &str,
+        params: &Value,
+        sink: detector::TextSink,
+    ) -> (Verdict, detector::TextSink) {
+        let mut acc = Acc { texts: Some(sink), ..self.acc() };
+        self.request_acc(method, params, &mut acc);
+        let sink = acc.texts.take().unwrap_or_default();
+        (self.finish(acc), sink)
+    }
+
+    fn request_acc(&self, method: &str, params: &Value, acc: &mut Acc) {
         match method {
             "tools/call" | "prompts/get" => {
                 if let Some(a) = params.get("arguments") {
-                    self.walk(a, &mut acc, 0);
+                    self.walk(a, acc, 0);
                 }
             }
             "sampling/createMessage" => {
                 if let Some(Value::Array(ms)) = params.get("messages") {
                     for m in ms {
                         if let Some(c) = m.get("content") {
-                            self.content(c, &mut acc);
+                            self.content(c, acc);
                         }
                     }
                 }
                 if let Some(Value::String(s)) = params.get("systemPrompt") {
-                    self.scan_str(s, &mut acc);
+                    self.scan_str(s, acc);
                 }
             }
             "completion/complete" => {
                 if let Some(Value::String(s)) = params.get("argument").and_then(|a| a.get("value")) {
-                    self.scan_str(s, &mut acc);
+                    self.scan_str(s, acc);
                 }
             }
             _ => {}
         }
-        self.finish(acc)
     }
 
     /// Response side: tool results (`content[].text`, embedded resources, `structuredContent`),
@@ -588,6 +615,9 @@ impl Scorer {
         let cap = self.cfg.max_scan_bytes.min(acc.budget);
         if s.len() <= cap {
             acc.budget -= s.len();
+            if let Some(t) = &mut acc.texts {
+                t.push(s);
+            }
             self.scan_piece(s, acc, 0);
         } else {
             acc.truncated |= cap < self.cfg.max_scan_bytes;
@@ -598,8 +628,13 @@ impl Scorer {
                 tail += 1;
             }
             acc.budget -= head + (s.len() - tail);
-            self.scan_piece(s.get(..head).unwrap_or(""), acc, 0);
-            self.scan_piece(s.get(tail..).unwrap_or(""), acc, 0);
+            let (head, tail) = (s.get(..head).unwrap_or(""), s.get(tail..).unwrap_or(""));
+            if let Some(t) = &mut acc.texts {
+                t.push(head);
+                t.push(tail);
+            }
+            self.scan_piece(head, acc, 0);
+            self.scan_piece(tail, acc, 0);
         }
     }
 
