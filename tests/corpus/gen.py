@@ -895,10 +895,26 @@ def benign(split, seed):
     return out
 
 
+def handwritten(split):
+    """Free-form rows from handwritten.jsonl (each written individually, no templates), held out
+    by position within each label/category group so every category is in both splits."""
+    out, pos = [], {}
+    with open(os.path.join(HERE, "handwritten.jsonl"), encoding="utf-8") as f:
+        for line in f:
+            if not line.strip():
+                continue
+            r = json.loads(line)
+            key = (r["label"], r["category"])
+            i = pos[key] = pos.get(key, -1) + 1
+            if (i % 4 == 3) == (split == "test"):
+                out.append({"text": r["text"], "label": r["label"], "category": r["category"], "source": "hand"})
+    return out
+
+
 def main():
     rows = {"train": [], "test": []}
     for split, seed in (("train", 1), ("test", 2)):
-        rows[split] = attacks(split, seed * 101) + benign(split, seed * 103)
+        rows[split] = attacks(split, seed * 101) + benign(split, seed * 103) + handwritten(split)
     seen = set()
     for split in ("train", "test"):
         uniq = []
