@@ -57,6 +57,8 @@ pub mod keys {
     pub const RATELIMIT_BUCKET: &str = "mcp_ratelimit_bucket";
     pub const RATELIMIT_REMAINING: &str = "mcp_ratelimit_remaining";
     pub const LIST_FILTERED: &str = "mcp_list_filtered";
+    /// Tools of a `tools/list` result whose definition is not the accepted one (comma list).
+    pub const PIN_CHANGED: &str = "mcp_pin_changed";
 }
 
 /// Accumulates the fields of one exchange; the glue flushes them to filter state.
