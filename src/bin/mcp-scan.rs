@@ -5,6 +5,7 @@
 //! mcp-scan --eval FILE.jsonl [--config FILE] [--threshold X] [--no-model] [--sweep]
 //! mcp-scan --train FILE.jsonl --out src/scorer/model.bin [--epochs N]
 //! mcp-scan --bench
+//! mcp-scan --pin BACKEND  < tools-list.json
 //! ```
 //!
 //! Input lines are JSON objects. `"text"` (string) is scored with `score_text`; `"value"` (any
@@ -13,10 +14,15 @@
 //! `{"score":0.97,"flagged":true,"rules":["PI-OVR-001"],"categories":["instruction_override"]}`.
 //! `--config` takes the filter configuration (the `security.injection` section is used) or just
 //! the `security.injection` object itself.
+//!
+//! `--pin` reads one `tools/list` response (the JSON-RPC message, its `result`, or the bare
+//! `tools` array) and prints the `security.tool_pinning.pins` entries accepting those
+//! definitions on `BACKEND` (see `src/pinning.rs` for the canonical form that is hashed).
 
 use std::io::{BufRead, Write};
 use std::process::ExitCode;
 
+use mcp_gateway::pinning::definition_hash;
 use mcp_gateway::scorer::{model_texts, rule_logit, train_model, InjectionConfig, Scorer, TrainDoc, Verdict};
 use serde_json::{json, Value};
 
@@ -30,6 +36,7 @@ struct Args {
     epochs: usize,
     bench: bool,
     sweep: bool,
+    pin: Option<String>,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -43,6 +50,7 @@ fn parse_args() -> Result<Args, String> {
         epochs: 4,
         bench: false,
         sweep: false,
+        pin: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(x) = it.next() {
@@ -63,10 +71,11 @@ fn parse_args() -> Result<Args, String> {
             }
             "--bench" => a.bench = true,
             "--sweep" => a.sweep = true,
+            "--pin" => a.pin = Some(val("--pin")?),
             "-h" | "--help" => {
                 return Err(
                     "usage: mcp-scan [--config FILE] [--threshold X] [--no-model] [--eval FILE [--sweep]] \
-                            [--train FILE --out FILE [--epochs N]] [--bench]  < jsonl"
+                            [--train FILE --out FILE [--epochs N]] [--bench] [--pin BACKEND]  < jsonl"
                         .into(),
                 )
             }
@@ -123,8 +132,30 @@ fn score_line(s: &Scorer, v: &Value) -> Result<Verdict, String> {
     Err("line has no \"text\", \"value\" or \"method\" + \"params\"/\"result\"".into())
 }
 
+/// The pins map accepting every tool of a `tools/list` response on `backend`.
+fn pins(backend: &str, input: &str) -> Result<Value, String> {
+    let v: Value = serde_json::from_str(input).map_err(|e| format!("stdin: {e}"))?;
+    let tools = match &v {
+        Value::Array(_) => &v,
+        _ => v.pointer("/result/tools").or_else(|| v.get("tools")).ok_or("stdin: no `tools` array")?,
+    };
+    let mut out = serde_json::Map::new();
+    for t in tools.as_array().ok_or("stdin: `tools` is not an array")? {
+        let name = t.get("name").and_then(Value::as_str).ok_or("stdin: a tool without a name")?;
+        out.insert(format!("{backend}/{name}"), Value::String(definition_hash(t, name)));
+    }
+    Ok(Value::Object(out))
+}
+
 fn run() -> Result<(), String> {
     let a = parse_args()?;
+    if let Some(backend) = &a.pin {
+        let mut input = String::new();
+        std::io::Read::read_to_string(&mut std::io::stdin(), &mut input).map_err(|e| e.to_string())?;
+        let map = pins(backend, &input)?;
+        println!("{}", serde_json::to_string_pretty(&map).map_err(|e| e.to_string())?);
+        return Ok(());
+    }
     let mut cfg = load_config(a.config.as_deref())?;
     if let Some(t) = a.threshold {
         cfg.block_threshold = t;
