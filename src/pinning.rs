@@ -143,20 +143,17 @@ pub fn hex(bytes: &[u8]) -> String {
 
 /// The canonical bytes of a tool definition (see module docs).
 pub fn canonical_definition(tool: &Value, bare_name: &str) -> String {
-    let mut out = String::new();
+    let mut out = Vec::with_capacity(512);
     match tool {
         Value::Object(map) => {
-            let mut fields: Vec<(&str, Value)> = map
-                .iter()
-                .filter(|(k, _)| k.as_str() != "_meta" && k.as_str() != "name")
-                .map(|(k, v)| (k.as_str(), v.clone()))
-                .collect();
-            fields.push(("name", Value::String(bare_name.to_string())));
-            write_object(&mut out, fields.iter().map(|(k, v)| (*k, v)));
+            let name = Value::String(bare_name.to_string());
+            let fields = map.iter().filter(|(k, _)| k.as_str() != "_meta" && k.as_str() != "name");
+            write_object(&mut out, fields.map(|(k, v)| (k.as_str(), v)).chain([("name", &name)]));
         }
         other => write_canonical(&mut out, other),
     }
-    out
+    // Only valid UTF-8 was written (JSON text of `Value`s).
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// Lower-case hex SHA-256 of [`canonical_definition`]: the value of a pin.
@@ -168,52 +165,50 @@ fn hash_definition(tool: &Value, bare_name: &str) -> [u8; 32] {
     hmac_sha256::Hash::hash(canonical_definition(tool, bare_name).as_bytes())
 }
 
-fn write_object<'a>(out: &mut String, fields: impl Iterator<Item = (&'a str, &'a Value)>) {
+fn write_object<'a>(out: &mut Vec<u8>, fields: impl Iterator<Item = (&'a str, &'a Value)>) {
     let mut fields: Vec<_> = fields.collect();
-    fields.sort_by(|a, b| a.0.cmp(b.0));
-    out.push('{');
+    fields.sort_unstable_by(|a, b| a.0.cmp(b.0));
+    out.push(b'{');
     for (i, (k, v)) in fields.into_iter().enumerate() {
         if i > 0 {
-            out.push(',');
+            out.push(b',');
         }
-        write_string(out, k);
-        out.push(':');
+        write_json(out, k);
+        out.push(b':');
         write_canonical(out, v);
     }
-    out.push('}');
+    out.push(b'}');
 }
 
-fn write_string(out: &mut String, s: &str) {
-    // serde_json's escaping of a string (`"`, `\`, control characters) is the canonical one.
-    out.push_str(&Value::String(s.to_string()).to_string());
+/// serde_json's own text of a string, bool or null (its escaping is the canonical one).
+fn write_json<T: serde::Serialize + ?Sized>(out: &mut Vec<u8>, v: &T) {
+    // Serialising a string, bool, null or number into a Vec cannot fail.
+    let _ = serde_json::to_writer(&mut *out, v);
 }
 
-fn write_canonical(out: &mut String, v: &Value) {
+fn write_canonical(out: &mut Vec<u8>, v: &Value) {
     match v {
         Value::Object(map) => write_object(out, map.iter().map(|(k, v)| (k.as_str(), v))),
         Value::Array(items) => {
-            out.push('[');
+            out.push(b'[');
             for (i, item) in items.iter().enumerate() {
                 if i > 0 {
-                    out.push(',');
+                    out.push(b',');
                 }
                 write_canonical(out, item);
             }
-            out.push(']');
+            out.push(b']');
         }
-        Value::String(s) => write_string(out, s),
         Value::Number(n) => match n.as_f64() {
             // 2^53: beyond it a double no longer holds every integer.
             Some(f)
                 if !n.is_i64() && !n.is_u64() && f.fract() == 0.0 && f.abs() <= 9_007_199_254_740_992.0 =>
             {
-                let _ = write!(out, "{}", f as i64);
+                write_json(out, &(f as i64));
             }
-            _ => {
-                let _ = write!(out, "{n}");
-            }
+            _ => write_json(out, n),
         },
-        other => out.push_str(&other.to_string()),
+        other => write_json(out, other),
     }
 }
 

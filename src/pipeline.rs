@@ -1090,6 +1090,38 @@ mod tests {
     }
 
     #[test]
+    fn aggregated_lists_pin_the_bare_name_per_backend() {
+        let g = gw(
+            r#"{"routing":{"router_routes":["aggregate"]},"security":{"tool_pinning":{"action":"block"}}}"#,
+        );
+        let store = crate::shared::MemoryStore::new();
+        // mcp_router turns the backend's `"properties": {}` into null (repaired by the filter).
+        let list = |plan: &ResponsePlan, name: &str, desc: &str| {
+            let props = if plan.backend.is_empty() { Value::Null } else { serde_json::json!({}) };
+            let mut msg = serde_json::json!({"jsonrpc": "2.0", "id": 1, "result": {"tools": [
+                {"name": name, "description": desc, "inputSchema": {"type": "object", "properties": props}}]}});
+            let mut a = AuditRecord::default();
+            g.on_response_message(plan, &admin(), &mut msg, &store, &mut a);
+            a.get(keys::PIN_CHANGED).map(str::to_string)
+        };
+        let agg = ResponsePlan { method: Some("tools/list".into()), ..Default::default() };
+        let direct = ResponsePlan { backend: "filesystem".into(), ..agg.clone() };
+        assert_eq!(list(&agg, "filesystem__read_file", "Reads."), None);
+        // The same definition on the backend's own route is the same pin (bare name, repaired schema).
+        assert_eq!(list(&direct, "read_file", "Reads."), None);
+        assert_eq!(
+            list(&agg, "filesystem__read_file", "Reads. And more."),
+            Some("filesystem__read_file".into())
+        );
+        let mut h = head("aggregate_cluster");
+        h.route_name = Some("aggregate".into());
+        let body = CALL.replace("read_file", "filesystem__read_file");
+        let mut a = AuditRecord::default();
+        let v = g.on_request_body(&h, &admin(), body.as_bytes(), &store, 1_000, &mut a);
+        assert!(matches!(v, BodyVerdict::Reply(ref r) if r.status == 403), "{v:?}");
+    }
+
+    #[test]
     fn pin_config_errors_name_the_key() {
         let err = Config::from_json(br#"{"security":{"tool_pinning":{"pins":{"a/b":"12"}}}}"#).err().unwrap();
         assert_eq!(err.key, r#"security.tool_pinning.pins["a/b"]"#);
