@@ -14,7 +14,7 @@ use crate::auth::{
 };
 use crate::config::{BackendSource, Config, ConfigError};
 use crate::jsonrpc::{self, Classified, Kind, Message, Target};
-use crate::pinning::{CallCheck, ToolPins};
+use crate::pinning::{CallCheck, ToolPins, View};
 use crate::policy::{Item, ListKind, Policy, Target as PolicyTarget};
 use crate::ratelimit::{self, RateDecision, RateLimiter, RateRequest};
 use crate::scorer::{Action, ResponseMode, Scorer};
@@ -471,7 +471,8 @@ impl Gateway {
             return MessageVerdict::Refuse(403, codes::FORBIDDEN, decision.message, headers);
         }
         if let (Kind::Request, "tools/call", Target::Tool(tool)) = (msg.kind, method, target) {
-            if let Some(refusal) = self.check_pinned_call(backend, tool, store, audit) {
+            let view = if self.route_backend(head).is_some() { View::Direct } else { View::Router };
+            if let Some(refusal) = self.check_pinned_call(view, backend, tool, store, audit) {
                 return refusal;
             }
         }
@@ -556,12 +557,13 @@ impl Gateway {
     /// (`block` mode; see `pinning`).
     fn check_pinned_call(
         &self,
+        view: View,
         backend: &str,
         tool: &str,
         store: &dyn SharedStore,
         audit: &mut AuditRecord,
     ) -> Option<MessageVerdict> {
-        let (status, code, rule, message) = match self.pins.check_call(store, backend, tool) {
+        let (status, code, rule, message) = match self.pins.check_call(store, view, backend, tool) {
             CallCheck::Allowed => return None,
             CallCheck::Changed => (
                 403,
@@ -662,7 +664,8 @@ impl Gateway {
         let Some(Value::Array(items)) = msg.get_mut("result").and_then(|r| r.get_mut("tools")) else {
             return false;
         };
-        let check = self.pins.check_list(store, items, &self.list_resolver(plan, ListKind::Tools));
+        let view = if self.router_route_plan(plan) { View::Router } else { View::Direct };
+        let check = self.pins.check_list(store, items, view, &self.list_resolver(plan, ListKind::Tools));
         check.record(audit);
         check.removed > 0
     }
@@ -1090,41 +1093,80 @@ mod tests {
     }
 
     #[test]
-    fn aggregated_lists_pin_the_bare_name_per_backend() {
-        let g = gw(
-            r#"{"routing":{"router_routes":["aggregate"]},"security":{"tool_pinning":{"action":"block"}}}"#,
-        );
-        let store = crate::shared::MemoryStore::new();
-        // mcp_router turns the backend's `"properties": {}` into null (repaired by the filter).
-        let list = |plan: &ResponsePlan, name: &str, desc: &str| {
-            let props = if plan.backend.is_empty() { Value::Null } else { serde_json::json!({}) };
-            let mut msg = serde_json::json!({"jsonrpc": "2.0", "id": 1, "result": {"tools": [
-                {"name": name, "description": desc, "inputSchema": {"type": "object", "properties": props}}]}});
-            let mut a = AuditRecord::default();
-            g.on_response_message(plan, &admin(), &mut msg, &store, &mut a);
-            a.get(keys::PIN_CHANGED).map(str::to_string)
+    fn aggregated_and_direct_views_are_pinned_apart() {
+        let cfg = |pins: &str| {
+            format!(
+                r#"{{"routing":{{"router_routes":["aggregate"]}},
+                    "security":{{"tool_pinning":{{"action":"block","pins":{{{pins}}}}}}}}}"#
+            )
+        };
+        // mcp_router drops `title` and turns `"properties": {}` into null (repaired by the filter).
+        let direct_def = |desc: &str| {
+            serde_json::json!({"name": "read_file", "title": "Read", "description": desc,
+                               "inputSchema": {"type": "object", "properties": {}}})
+        };
+        let router_def = |desc: &str| {
+            serde_json::json!({"name": "filesystem__read_file", "description": desc,
+                               "inputSchema": {"type": "object", "properties": null}})
         };
         let agg = ResponsePlan { method: Some("tools/list".into()), ..Default::default() };
         let direct = ResponsePlan { backend: "filesystem".into(), ..agg.clone() };
-        assert_eq!(list(&agg, "filesystem__read_file", "Reads."), None);
-        // The same definition on the backend's own route is the same pin (bare name, repaired schema).
-        assert_eq!(list(&direct, "read_file", "Reads."), None);
+        let list = |g: &Gateway, store: &dyn SharedStore, plan: &ResponsePlan, tool: Value| {
+            let mut msg = serde_json::json!({"jsonrpc": "2.0", "id": 1, "result": {"tools": [tool]}});
+            let mut a = AuditRecord::default();
+            g.on_response_message(plan, &admin(), &mut msg, store, &mut a);
+            a.get(keys::PIN_CHANGED).map(str::to_string)
+        };
+        let mut agg_head = head("aggregate_cluster");
+        agg_head.route_name = Some("aggregate".into());
+        let agg_call = CALL.replace("read_file", "filesystem__read_file");
+        let status = |g: &Gateway, store: &dyn SharedStore, h: &RequestHead, body: &str| match g
+            .on_request_body(h, &admin(), body.as_bytes(), store, 1_000, &mut AuditRecord::default())
+        {
+            BodyVerdict::Forward { .. } => 200,
+            BodyVerdict::Reply(r) => r.status,
+        };
+
+        // Trust on first use: each view keeps its own record; both listings pass.
+        let g = gw(&cfg(""));
+        let store = crate::shared::MemoryStore::new();
+        assert_eq!(list(&g, &store, &agg, router_def("Reads.")), None);
+        assert_eq!(list(&g, &store, &direct, direct_def("Reads.")), None);
+        assert_eq!(list(&g, &store, &agg, router_def("Reads.")), None);
+        // A change seen through the router blocks calls through the router.
         assert_eq!(
-            list(&agg, "filesystem__read_file", "Reads. And more."),
+            list(&g, &store, &agg, router_def("Reads. And more.")),
             Some("filesystem__read_file".into())
         );
-        let mut h = head("aggregate_cluster");
-        h.route_name = Some("aggregate".into());
-        let body = CALL.replace("read_file", "filesystem__read_file");
-        let mut a = AuditRecord::default();
-        let v = g.on_request_body(&h, &admin(), body.as_bytes(), &store, 1_000, &mut a);
-        assert!(matches!(v, BodyVerdict::Reply(ref r) if r.status == 403), "{v:?}");
+        assert_eq!(status(&g, &store, &agg_head, &agg_call), 403);
+        assert_eq!(list(&g, &store, &direct, direct_def("Reads. And more.")), Some("read_file".into()));
+        assert_eq!(status(&g, &store, &head("filesystem"), CALL), 403);
+
+        // A pin may accept both views (the hashes `mcp-scan --pin` prints for each listing).
+        let mut repaired = router_def("Reads.");
+        repaired["inputSchema"]["properties"] = serde_json::json!({});
+        let h_router = crate::pinning::definition_hash(&repaired, "read_file");
+        let h_direct = crate::pinning::definition_hash(&direct_def("Reads."), "read_file");
+        assert_ne!(h_router, h_direct);
+        let g = gw(&cfg(&format!(r#""filesystem/read_file":["{h_direct}","{h_router}"]"#)));
+        let store = crate::shared::MemoryStore::new();
+        assert_eq!(
+            list(&g, &store, &agg, router_def("Reads. And more.")),
+            Some("filesystem__read_file".into())
+        );
+        assert_eq!(list(&g, &store, &agg, router_def("Reads.")), None);
+        assert_eq!(list(&g, &store, &direct, direct_def("Reads.")), None);
+        assert_eq!(status(&g, &store, &agg_head, &agg_call), 200);
     }
 
     #[test]
     fn pin_config_errors_name_the_key() {
         let err = Config::from_json(br#"{"security":{"tool_pinning":{"pins":{"a/b":"12"}}}}"#).err().unwrap();
         assert_eq!(err.key, r#"security.tool_pinning.pins["a/b"]"#);
+        let two =
+            format!(r#"{{"security":{{"tool_pinning":{{"pins":{{"a/b":["{}","x"]}}}}}}}}"#, "0".repeat(64));
+        let err = Config::from_json(two.as_bytes()).err().unwrap();
+        assert_eq!(err.key, r#"security.tool_pinning.pins["a/b"][1]"#);
         assert!(err.to_string().contains("not a 64-hex sha256"), "{err}");
         let err = Config::from_json(br#"{"security":{"tool_pinning":{"action":"drop"}}}"#).err().unwrap();
         assert_eq!(err.key, "security.tool_pinning.action");

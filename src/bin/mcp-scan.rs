@@ -6,6 +6,7 @@
 //! mcp-scan --train FILE.jsonl --out src/scorer/model.bin [--epochs N]
 //! mcp-scan --bench
 //! mcp-scan --pin BACKEND  < tools-list.json
+//! mcp-scan --pin-router [--separator __]  < aggregated-tools-list.json
 //! ```
 //!
 //! Input lines are JSON objects. `"text"` (string) is scored with `score_text`; `"value"` (any
@@ -18,10 +19,13 @@
 //! `--pin` reads one `tools/list` response (the JSON-RPC message, its `result`, or the bare
 //! `tools` array) and prints the `security.tool_pinning.pins` entries accepting those
 //! definitions on `BACKEND` (see `src/pinning.rs` for the canonical form that is hashed).
+//! `--pin-router` does the same for a listing of an `mcp_router` route as the gateway returns it
+//! (names `<backend><separator><tool>`; that view hashes differently, see `src/pinning.rs`).
 
 use std::io::{BufRead, Write};
 use std::process::ExitCode;
 
+use mcp_gateway::jsonrpc::split_prefixed;
 use mcp_gateway::pinning::definition_hash;
 use mcp_gateway::scorer::{model_texts, rule_logit, train_model, InjectionConfig, Scorer, TrainDoc, Verdict};
 use serde_json::{json, Value};
@@ -37,6 +41,8 @@ struct Args {
     bench: bool,
     sweep: bool,
     pin: Option<String>,
+    pin_router: bool,
+    separator: String,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -51,6 +57,8 @@ fn parse_args() -> Result<Args, String> {
         bench: false,
         sweep: false,
         pin: None,
+        pin_router: false,
+        separator: "__".into(),
     };
     let mut it = std::env::args().skip(1);
     while let Some(x) = it.next() {
@@ -72,10 +80,12 @@ fn parse_args() -> Result<Args, String> {
             "--bench" => a.bench = true,
             "--sweep" => a.sweep = true,
             "--pin" => a.pin = Some(val("--pin")?),
+            "--pin-router" => a.pin_router = true,
+            "--separator" => a.separator = val("--separator")?,
             "-h" | "--help" => {
                 return Err(
                     "usage: mcp-scan [--config FILE] [--threshold X] [--no-model] [--eval FILE [--sweep]] \
-                            [--train FILE --out FILE [--epochs N]] [--bench] [--pin BACKEND]  < jsonl"
+                            [--train FILE --out FILE [--epochs N]] [--bench] [--pin BACKEND | --pin-router [--separator S]]  < jsonl"
                         .into(),
                 )
             }
@@ -132,8 +142,9 @@ fn score_line(s: &Scorer, v: &Value) -> Result<Verdict, String> {
     Err("line has no \"text\", \"value\" or \"method\" + \"params\"/\"result\"".into())
 }
 
-/// The pins map accepting every tool of a `tools/list` response on `backend`.
-fn pins(backend: &str, input: &str) -> Result<Value, String> {
+/// The pins map accepting every tool of a `tools/list` response; `split` maps a listed name to
+/// (backend, tool).
+fn pins(input: &str, split: &dyn Fn(&str) -> Option<(String, String)>) -> Result<Value, String> {
     let v: Value = serde_json::from_str(input).map_err(|e| format!("stdin: {e}"))?;
     let tools = match &v {
         Value::Array(_) => &v,
@@ -141,18 +152,25 @@ fn pins(backend: &str, input: &str) -> Result<Value, String> {
     };
     let mut out = serde_json::Map::new();
     for t in tools.as_array().ok_or("stdin: `tools` is not an array")? {
-        let name = t.get("name").and_then(Value::as_str).ok_or("stdin: a tool without a name")?;
-        out.insert(format!("{backend}/{name}"), Value::String(definition_hash(t, name)));
+        let listed = t.get("name").and_then(Value::as_str).ok_or("stdin: a tool without a name")?;
+        let (backend, name) =
+            split(listed).ok_or_else(|| format!("stdin: `{listed}` has no backend prefix"))?;
+        out.insert(format!("{backend}/{name}"), Value::String(definition_hash(t, &name)));
     }
     Ok(Value::Object(out))
 }
 
 fn run() -> Result<(), String> {
     let a = parse_args()?;
-    if let Some(backend) = &a.pin {
+    if a.pin.is_some() || a.pin_router {
         let mut input = String::new();
         std::io::Read::read_to_string(&mut std::io::stdin(), &mut input).map_err(|e| e.to_string())?;
-        let map = pins(backend, &input)?;
+        let map = match &a.pin {
+            Some(backend) => pins(&input, &|n| Some((backend.clone(), n.to_string())))?,
+            None => pins(&input, &|n| {
+                split_prefixed(n, &a.separator).map(|(b, t)| (b.to_string(), t.to_string()))
+            })?,
+        };
         println!("{}", serde_json::to_string_pretty(&map).map_err(|e| e.to_string())?);
         return Ok(());
     }
