@@ -20,12 +20,14 @@
 //! **Two views.** Envoy 1.40's `mcp_router` passes on only part of a definition (it drops
 //! `title`, `outputSchema`, `execution`, ...), so an aggregated listing of a tool hashes
 //! differently from the backend's own listing. Each [`View`] is tracked on its own (records and
-//! call checks), and a pin may list several accepted hashes (one per view).
+//! call checks), and a pin may list several accepted hashes (one per view; `mcp-scan
+//! --pin-router` computes the aggregated view's).
 //!
 //! **Shared data.** One record per view, backend and tool, key `pin:<SHA-256(view, backend,
 //! tool)[..16] hex>` (a hash: names are server-chosen and unbounded), value `first hash | last
-//! seen hash` (64 bytes). The first definition is written create-if-absent, so workers that race on a new
-//! tool converge on the first writer's definition; later lists only update `last seen` (CAS).
+//! seen hash` (64 bytes). The first definition is written create-if-absent, so workers that
+//! race on a new tool converge on the first writer's definition; later lists only update `last
+//! seen` (CAS).
 //! `tools/call` of a tool whose last seen definition is not the accepted one is refused in
 //! `block` mode, so every worker agrees even when another one saw the change. Records are never
 //! deleted (shared data cannot); `max_tools` bounds their number (a counter key `pin:count`), and
