@@ -4,7 +4,8 @@
 //!
 //! Times, natively on the host CPU: JSON-RPC classification, the injection scorer on 1 KB and
 //! 64 KB inputs, policy evaluation with 1,000 rules, a token-bucket update, API-key lookup and
-//! JWT (RS256) verification with and without the token cache. Each row is the median of five
+//! JWT (RS256) verification with and without the token cache, and a 40-tool `tools/list`
+//! response with tool pinning off and on. Each row is the median of five
 //! timed batches. A row whose configuration the current modules do not accept is printed as
 //! skipped with the reason, so the tool keeps working while the modules evolve.
 //! `--json` adds one `MICRO_JSON {...}` line per row for bench/run.py.
@@ -18,7 +19,7 @@ use mcp_gateway::audit::AuditRecord;
 use mcp_gateway::auth::{AuthMethod, AuthOutcome, Authenticator, Credentials, Identity};
 use mcp_gateway::config::Config;
 use mcp_gateway::jsonrpc;
-use mcp_gateway::pipeline::{BodyVerdict, Gateway, HeadVerdict, RequestHead};
+use mcp_gateway::pipeline::{BodyVerdict, Gateway, HeadVerdict, RequestHead, ResponsePlan};
 use mcp_gateway::policy::{Item, Policy, Target};
 use mcp_gateway::ratelimit::{RateLimiter, RateRequest};
 use mcp_gateway::scorer::Scorer;
@@ -403,6 +404,46 @@ fn bench_pipeline(b: &mut Bench) {
     b.note(format!("forwarded={forwarded}"));
 }
 
+/// A 40-tool `tools/list` response through `on_response_message` (authorization filtering,
+/// injection scanning off), tool pinning off and on (steady state: every tool already recorded).
+fn bench_tools_list(b: &mut Bench) {
+    let tools: Vec<Value> = (0..40)
+        .map(|i| {
+            json!({"name": format!("tool_{i}"),
+                   "description": "Read the complete contents of a file from the file system. Handles various text encodings.",
+                   "inputSchema": {"type": "object", "properties": {"path": {"type": "string"}, "tail": {"type": "number"}},
+                                   "required": ["path"]},
+                   "annotations": {"readOnlyHint": true}})
+        })
+        .collect();
+    let msg = json!({"jsonrpc": "2.0", "id": 1, "result": {"tools": tools}});
+    let len = msg.to_string().len();
+    let plan = ResponsePlan { method: Some("tools/list".into()), backend: "fs".into(), ..Default::default() };
+    let who = identity(&[], &["*"]);
+    for pinning in [false, true] {
+        let cfg = json!({"security": {"auth": {"enabled": false}, "injection": {"enabled": false},
+                                      "tool_pinning": {"enabled": pinning}}});
+        let name = "tools/list response (native)";
+        let input = format!("40 tools, pinning {}", if pinning { "on" } else { "off" });
+        let gw = match Gateway::from_json(cfg.to_string().as_bytes()) {
+            Ok(g) => g,
+            Err(e) => {
+                b.skip(name, &input, e);
+                continue;
+            }
+        };
+        let store = MemoryStore::new();
+        let mut audit = AuditRecord::default();
+        gw.on_response_message(&plan, &who, &mut msg.clone(), &store, &mut audit);
+        b.time(name, &input, Some(len), || {
+            let mut m = msg.clone();
+            let mut audit = AuditRecord::default();
+            gw.on_response_message(&plan, &who, &mut m, &store, &mut audit)
+        });
+        b.note(format!("{} records", store.key_count()));
+    }
+}
+
 fn outcome(o: &AuthOutcome) -> &'static str {
     match o {
         AuthOutcome::Authenticated(_) => "authenticated",
@@ -433,6 +474,7 @@ fn main() -> AnyResult<()> {
     bench_ratelimit(&mut b);
     bench_auth(&mut b)?;
     bench_pipeline(&mut b);
+    bench_tools_list(&mut b);
 
     println!("| benchmark | input | time/op | ops/s | MB/s | note |");
     println!("|---|---|---|---|---|---|");

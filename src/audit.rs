@@ -62,6 +62,8 @@ pub mod keys {
     pub const DETECTOR_SCORE: &str = "mcp_detector_score";
     pub const DETECTOR_LABELS: &str = "mcp_detector_labels";
     pub const DETECTOR_ERROR: &str = "mcp_detector_error";
+    /// Tools of a `tools/list` result whose definition is not the accepted one (comma list).
+    pub const PIN_CHANGED: &str = "mcp_pin_changed";
 }
 
 /// Accumulates the fields of one exchange; the glue flushes them to filter state.

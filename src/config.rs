@@ -10,6 +10,7 @@ use serde::Deserialize;
 use std::fmt;
 
 use crate::auth::AuthConfig;
+use crate::pinning::ToolPinningConfig;
 use crate::policy::AuthorizationConfig;
 use crate::ratelimit::{RateLimitConfig, RateLimitSpec};
 use crate::scorer::InjectionConfig;
@@ -122,6 +123,8 @@ pub struct SecurityConfig {
     pub injection: InjectionConfig,
     #[serde(default)]
     pub session_binding: SessionBindingConfig,
+    #[serde(default)]
+    pub tool_pinning: ToolPinningConfig,
 }
 
 impl Config {
@@ -193,6 +196,7 @@ impl Config {
         self.security.rate_limit.validate("security.rate_limit")?;
         self.security.injection.validate("security.injection")?;
         self.security.session_binding.validate("security.session_binding")?;
+        self.security.tool_pinning.validate("security.tool_pinning")?;
         Ok(())
     }
 

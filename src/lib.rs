@@ -8,6 +8,7 @@ pub mod auth;
 pub mod config;
 pub mod jsonrpc;
 pub mod pbstruct;
+pub mod pinning;
 pub mod pipeline;
 pub mod policy;
 pub mod ratelimit;

@@ -5,6 +5,8 @@
 //! mcp-scan --eval FILE.jsonl [--config FILE] [--threshold X] [--no-model] [--sweep]
 //! mcp-scan --train FILE.jsonl --out src/scorer/model.bin [--epochs N]
 //! mcp-scan --bench
+//! mcp-scan --pin BACKEND  < tools-list.json
+//! mcp-scan --pin-router [--separator __]  < aggregated-tools-list.json
 //! ```
 //!
 //! Input lines are JSON objects. `"text"` (string) is scored with `score_text`; `"value"` (any
@@ -14,11 +16,19 @@
 //! `--config` takes the filter configuration (JSON, as in the Envoy wasm `configuration` value:
 //! validated whole, as the filter would, then its `security.injection` section is used) or just
 //! the `security.injection` object itself.
+//!
+//! `--pin` reads one `tools/list` response (the JSON-RPC message, its `result`, or the bare
+//! `tools` array) and prints the `security.tool_pinning.pins` entries accepting those
+//! definitions on `BACKEND` (see `src/pinning.rs` for the canonical form that is hashed).
+//! `--pin-router` does the same for a listing of an `mcp_router` route as the gateway returns it
+//! (names `<backend><separator><tool>`; that view hashes differently, see `src/pinning.rs`).
 
 use std::io::{BufRead, Write};
 use std::process::ExitCode;
 
 use mcp_gateway::config::Config;
+use mcp_gateway::jsonrpc::split_prefixed;
+use mcp_gateway::pinning::definition_hash;
 use mcp_gateway::scorer::{model_texts, rule_logit, train_model, InjectionConfig, Scorer, TrainDoc, Verdict};
 use serde_json::{json, Value};
 
@@ -32,6 +42,9 @@ struct Args {
     epochs: usize,
     bench: bool,
     sweep: bool,
+    pin: Option<String>,
+    pin_router: bool,
+    separator: String,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -45,6 +58,9 @@ fn parse_args() -> Result<Args, String> {
         epochs: 4,
         bench: false,
         sweep: false,
+        pin: None,
+        pin_router: false,
+        separator: "__".into(),
     };
     let mut it = std::env::args().skip(1);
     while let Some(x) = it.next() {
@@ -65,10 +81,13 @@ fn parse_args() -> Result<Args, String> {
             }
             "--bench" => a.bench = true,
             "--sweep" => a.sweep = true,
+            "--pin" => a.pin = Some(val("--pin")?),
+            "--pin-router" => a.pin_router = true,
+            "--separator" => a.separator = val("--separator")?,
             "-h" | "--help" => {
                 return Err(
                     "usage: mcp-scan [--config FILE] [--threshold X] [--no-model] [--eval FILE [--sweep]] \
-                            [--train FILE --out FILE [--epochs N]] [--bench]  < jsonl"
+                            [--train FILE --out FILE [--epochs N]] [--bench] [--pin BACKEND | --pin-router [--separator S]]  < jsonl"
                         .into(),
                 )
             }
@@ -129,8 +148,38 @@ fn score_line(s: &Scorer, v: &Value) -> Result<Verdict, String> {
     Err("line has no \"text\", \"value\" or \"method\" + \"params\"/\"result\"".into())
 }
 
+/// The pins map accepting every tool of a `tools/list` response; `split` maps a listed name to
+/// (backend, tool).
+fn pins(input: &str, split: &dyn Fn(&str) -> Option<(String, String)>) -> Result<Value, String> {
+    let v: Value = serde_json::from_str(input).map_err(|e| format!("stdin: {e}"))?;
+    let tools = match &v {
+        Value::Array(_) => &v,
+        _ => v.pointer("/result/tools").or_else(|| v.get("tools")).ok_or("stdin: no `tools` array")?,
+    };
+    let mut out = serde_json::Map::new();
+    for t in tools.as_array().ok_or("stdin: `tools` is not an array")? {
+        let listed = t.get("name").and_then(Value::as_str).ok_or("stdin: a tool without a name")?;
+        let (backend, name) =
+            split(listed).ok_or_else(|| format!("stdin: `{listed}` has no backend prefix"))?;
+        out.insert(format!("{backend}/{name}"), Value::String(definition_hash(t, &name)));
+    }
+    Ok(Value::Object(out))
+}
+
 fn run() -> Result<(), String> {
     let a = parse_args()?;
+    if a.pin.is_some() || a.pin_router {
+        let mut input = String::new();
+        std::io::Read::read_to_string(&mut std::io::stdin(), &mut input).map_err(|e| e.to_string())?;
+        let map = match &a.pin {
+            Some(backend) => pins(&input, &|n| Some((backend.clone(), n.to_string())))?,
+            None => pins(&input, &|n| {
+                split_prefixed(n, &a.separator).map(|(b, t)| (b.to_string(), t.to_string()))
+            })?,
+        };
+        println!("{}", serde_json::to_string_pretty(&map).map_err(|e| e.to_string())?);
+        return Ok(());
+    }
     let mut cfg = load_config(a.config.as_deref())?;
     if let Some(t) = a.threshold {
         cfg.block_threshold = t;

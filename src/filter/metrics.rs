@@ -65,6 +65,13 @@ impl Metrics {
         }
     }
 
+    /// Counts tools whose listed definition is not the accepted one (tool pinning).
+    pub fn count_pin_changed(&self, tools: usize) {
+        if let Some(id) = self.counter("tool_pinning.changed") {
+            abi::increment_metric(id, i64::try_from(tools).unwrap_or(i64::MAX));
+        }
+    }
+
     pub fn record_request_us(&self, us: u64) {
         if let Some(id) = self.request_us {
             abi::record_metric(id, us);

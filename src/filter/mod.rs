@@ -400,6 +400,12 @@ impl Exchange {
             }
         }
         for (k, v) in self.audit.take() {
+            if k == keys::PIN_CHANGED {
+                // "a,b,+8": two names and eight more left out of the field.
+                let n =
+                    v.split(',').map(|x| x.strip_prefix('+').and_then(|m| m.parse().ok()).unwrap_or(1)).sum();
+                self.metrics.count_pin_changed(n);
+            }
             if let Err(e) = abi::set_filter_state(k, &v) {
                 abi::log(
                     LOG_ERROR,
@@ -433,7 +439,7 @@ impl Exchange {
         let (Some(plan), Some(who)) = (&self.plan, &self.identity) else { return Rewrite::Unchanged };
         let Ok(mut msg) = serde_json::from_str::<Value>(text) else { return Rewrite::Unparsable };
         let t0 = now_us();
-        let changed = self.gateway.on_response_message(plan, who, &mut msg, &mut self.audit);
+        let changed = self.gateway.on_response_message(plan, who, &mut msg, &HostStore, &mut self.audit);
         self.metrics.record_scan_us(now_us().saturating_sub(t0));
         if changed {
             Rewrite::Changed(msg.to_string())
