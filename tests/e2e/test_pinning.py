@@ -171,7 +171,7 @@ def test_real_servers_are_stable_across_direct_and_aggregated_routes(envoy: Envo
     """The shipped configuration (pinning on, warn, trust on first use) with the real npm servers:
     repeated listings, directly and through mcp_router (prefixed names, fields dropped, schemas
     round-tripped through a protobuf Struct), never flag anything: each view is stable."""
-    seen: dict[str, int] = {}
+    seen: dict[str, set[str]] = {}
     for _ in range(2):
         for path in ("/filesystem/mcp", "/everything/mcp", "/mcp"):
             s = RawSession(envoy.url, f"{path}?t=pin-stable", bearer(ADMIN_KEY))
@@ -179,10 +179,13 @@ def test_real_servers_are_stable_across_direct_and_aggregated_routes(envoy: Envo
                 s.initialize()
                 status, msg = s.call("tools/list", id=40)
                 assert status == 200 and msg["result"]["tools"], msg
-                seen[path] = len(msg["result"]["tools"])
+                seen[path] = {t["name"] for t in msg["result"]["tools"]}
             finally:
                 s.close()
-    assert seen["/mcp"] == seen["/filesystem/mcp"] + seen["/everything/mcp"], seen
+    # The aggregated view carries every tool of both backends (server-everything may list one
+    # more tool in a session whose client capabilities differ, so this is not an equality).
+    prefixed = {f"{b}__{n}" for b in ("filesystem", "everything") for n in seen[f"/{b}/mcp"]}
+    assert prefixed <= seen["/mcp"], (prefixed - seen["/mcp"], seen["/mcp"])
     lines = wait_log(envoy, lambda l: str(l.get("path", "")).endswith("t=pin-stable") and l.get("mcp_method") == "tools/list")
     assert len(lines) == 6, lines
     assert [l["pin_changed"] for l in lines if l["pin_changed"] not in EMPTY] == []
