@@ -39,9 +39,14 @@ def main():
     out = subprocess.run(cmd, input=inp.encode(), stdout=subprocess.PIPE, check=True).stdout.decode().splitlines()
     assert len(out) == len(rows), (len(out), len(rows))
     per = collections.defaultdict(lambda: [0, 0])
+    # The free-form hand-written rows on their own: they share no template with train.
+    hand = collections.Counter()
     tp = p = fp = n = 0
     for r, o in zip(rows, out):
         f = json.loads(o)["flagged"]
+        if r.get("source") == "hand":
+            hand[(r["label"], "flagged")] += int(f)
+            hand[(r["label"], "all")] += 1
         c = per[(r["label"], r.get("category", "?"))]
         c[0] += int(f)
         c[1] += 1
@@ -59,6 +64,10 @@ def main():
     for (label, cat), (f, t) in sorted(per.items()):
         if label == 0:
             print(f"  {cat:<28} FP     {100 * f / t:6.2f}% ({f}/{t})")
+    if hand[(1, "all")] or hand[(0, "all")]:
+        ha, hb = hand[(1, "all")], hand[(0, "all")]
+        print(f"free-form rows only: recall {100 * hand[(1, 'flagged')] / max(ha, 1):.2f}% ({hand[(1, 'flagged')]}/{ha}), "
+              f"false positives {100 * hand[(0, 'flagged')] / max(hb, 1):.2f}% ({hand[(0, 'flagged')]}/{hb})")
     return 0
 
 
