@@ -27,8 +27,9 @@ pub struct App {
     pub servers: Vec<Arc<Server>>,
 }
 
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Endpoint {
+#[doc(hidden)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Endpoint {
     Mcp,
     Sse,
     Messages,
@@ -100,7 +101,8 @@ impl App {
         }
     }
 
-    fn host_allowed(&self, host: Option<&str>) -> bool {
+    #[doc(hidden)]
+    pub fn host_allowed(&self, host: Option<&str>) -> bool {
         let Some(host) = host else { return true };
         if self.cfg.allowed_hosts.iter().any(|h| h == "*") {
             return true;
@@ -119,7 +121,8 @@ impl App {
         })
     }
 
-    fn origin_allowed(&self, origin: Option<&str>) -> bool {
+    #[doc(hidden)]
+    pub fn origin_allowed(&self, origin: Option<&str>) -> bool {
         let Some(origin) = origin else { return true };
         let origin = origin.trim().to_ascii_lowercase();
         if self
@@ -141,7 +144,8 @@ impl App {
     }
 }
 
-fn strip_port(host: &str) -> &str {
+#[doc(hidden)]
+pub fn strip_port(host: &str) -> &str {
     if host.starts_with('[') {
         return match host.find(']') {
             Some(i) => &host[..=i],
@@ -158,7 +162,8 @@ fn is_loopback_name(name: &str) -> bool {
     matches!(name, "localhost" | "127.0.0.1" | "[::1]" | "::1")
 }
 
-fn route(path: &str) -> Option<(Option<&str>, Endpoint)> {
+#[doc(hidden)]
+pub fn route(path: &str) -> Option<(Option<&str>, Endpoint)> {
     let path = path.trim_end_matches('/');
     let mut parts = path.trim_start_matches('/').split('/');
     let a = parts.next()?;
@@ -292,7 +297,8 @@ fn body_error(e: BodyError, max: usize) -> Res {
 }
 
 /// (accepts JSON, accepts SSE)
-fn accepts<B>(req: &Request<B>) -> (bool, bool) {
+#[doc(hidden)]
+pub fn accepts<B>(req: &Request<B>) -> (bool, bool) {
     let Some(a) = header(req, "accept") else {
         return (true, false);
     };
@@ -533,7 +539,8 @@ struct ModernHeaders {
     name: Option<String>,
 }
 
-fn decode_header_value(v: &str) -> Option<String> {
+#[doc(hidden)]
+pub fn decode_header_value(v: &str) -> Option<String> {
     match v.strip_prefix("=?base64?").and_then(|r| r.strip_suffix("?=")) {
         Some(b64) => {
             base64::engine::general_purpose::STANDARD.decode(b64).ok().and_then(|b| String::from_utf8(b).ok())
@@ -782,7 +789,8 @@ fn get_sse(server: &Arc<Server>, prefix: &str) -> Res {
     sse(SseBody::new(vec![endpoint], rx, Some(session)))
 }
 
-fn query_param<'a>(query: &'a str, name: &str) -> Option<&'a str> {
+#[doc(hidden)]
+pub fn query_param<'a>(query: &'a str, name: &str) -> Option<&'a str> {
     query.split('&').filter_map(|kv| kv.split_once('=')).find(|(k, _)| *k == name).map(|(_, v)| v)
 }
 
