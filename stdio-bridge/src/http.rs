@@ -146,14 +146,17 @@ impl App {
 
 #[doc(hidden)]
 pub fn strip_port(host: &str) -> &str {
+    let digits = |p: &str| p.bytes().all(|b| b.is_ascii_digit());
     if host.starts_with('[') {
+        // Only "[v6]" or "[v6]:port": anything else after the bracket ("[::1]evil") keeps the
+        // whole value, so it cannot pass for the loopback address it starts with.
         return match host.find(']') {
-            Some(i) => &host[..=i],
-            None => host,
+            Some(i) if host[i + 1..].strip_prefix(':').map_or(i + 1 == host.len(), digits) => &host[..=i],
+            _ => host,
         };
     }
     match host.rsplit_once(':') {
-        Some((h, p)) if p.bytes().all(|b| b.is_ascii_digit()) => h,
+        Some((h, p)) if digits(p) => h,
         _ => host,
     }
 }
@@ -840,5 +843,9 @@ mod tests {
         assert_eq!(strip_port("localhost:8080"), "localhost");
         assert_eq!(strip_port("[::1]:80"), "[::1]");
         assert_eq!(strip_port("evil.example.com"), "evil.example.com");
+        assert_eq!(strip_port("[::1]"), "[::1]");
+        // Found by fuzz target bridge_http: text after the bracket used to be dropped.
+        assert_eq!(strip_port("[::1]example"), "[::1]example");
+        assert_eq!(strip_port("[::1]:8o"), "[::1]:8o");
     }
 }
