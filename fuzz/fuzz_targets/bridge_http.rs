@@ -461,6 +461,11 @@ async fn exchange(req: Request<Full<Bytes>>) -> Option<(hyper::StatusCode, hyper
 fn http_request(data: &[u8]) {
     let Some(req) = build_request(data) else { return };
     let Some((status, headers, body)) = runtime().block_on(exchange(req)) else { return };
+    // BRIDGE_HTTP_DEBUG=1 shows each answer when replaying inputs by hand.
+    static DEBUG: OnceLock<bool> = OnceLock::new();
+    if *DEBUG.get_or_init(|| std::env::var_os("BRIDGE_HTTP_DEBUG").is_some()) {
+        eprintln!("bridge_http: {status} {}", String::from_utf8_lossy(&body));
+    }
     assert_ne!(status, hyper::StatusCode::INTERNAL_SERVER_ERROR, "500: {}", String::from_utf8_lossy(&body));
     let ctype = headers.get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("");
     if ctype == "application/json" {
