@@ -75,9 +75,15 @@ run_target() {
   local dirs=("$corpus")
   [ -d "$ROOT/fuzz/seeds/$t" ] && dirs+=("$ROOT/fuzz/seeds/$t")
   [ -d "$ROOT/fuzz/regressions/$t" ] && dirs+=("$ROOT/fuzz/regressions/$t")
+  # libFuzzer takes one -dict: the JSON tokens, plus the target's own (fuzz/dicts/<target>.dict).
+  local dict="$ROOT/fuzz/dicts/json.dict"
+  if [ -f "$ROOT/fuzz/dicts/$t.dict" ]; then
+    dict="$ROOT/fuzz/artifacts/$t.dict"
+    cat "$ROOT/fuzz/dicts/json.dict" "$ROOT/fuzz/dicts/$t.dict" >"$dict"
+  fi
   local rc=0
   "$BIN_DIR/$t" "${dirs[@]}" ${FUZZ_SEED:+-seed="$FUZZ_SEED"} -max_total_time="$per" -max_len=8192 -timeout=10 -rss_limit_mb=2048 \
-    -dict="$ROOT/fuzz/dicts/json.dict" -artifact_prefix="$art" -print_final_stats=1 \
+    -dict="$dict" -artifact_prefix="$art" -print_final_stats=1 \
     >"$ROOT/fuzz/artifacts/$t.log" 2>&1 || rc=$?
   echo "$rc" >"$ROOT/fuzz/artifacts/$t.rc"
 }

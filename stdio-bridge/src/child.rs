@@ -211,7 +211,9 @@ pub fn spawn(
     ))
 }
 
-fn push_line(buf: &mut Vec<u8>, msg: &[u8]) {
+/// Append `msg` to `buf` as one stdin line.
+#[doc(hidden)]
+pub fn push_line(buf: &mut Vec<u8>, msg: &[u8]) {
     let start = buf.len();
     buf.extend_from_slice(msg);
     // Valid JSON never has a raw newline inside a string, so turning line breaks into spaces

@@ -27,8 +27,9 @@ pub struct App {
     pub servers: Vec<Arc<Server>>,
 }
 
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Endpoint {
+#[doc(hidden)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Endpoint {
     Mcp,
     Sse,
     Messages,
@@ -100,7 +101,8 @@ impl App {
         }
     }
 
-    fn host_allowed(&self, host: Option<&str>) -> bool {
+    #[doc(hidden)]
+    pub fn host_allowed(&self, host: Option<&str>) -> bool {
         let Some(host) = host else { return true };
         if self.cfg.allowed_hosts.iter().any(|h| h == "*") {
             return true;
@@ -119,7 +121,8 @@ impl App {
         })
     }
 
-    fn origin_allowed(&self, origin: Option<&str>) -> bool {
+    #[doc(hidden)]
+    pub fn origin_allowed(&self, origin: Option<&str>) -> bool {
         let Some(origin) = origin else { return true };
         let origin = origin.trim().to_ascii_lowercase();
         if self
@@ -141,15 +144,19 @@ impl App {
     }
 }
 
-fn strip_port(host: &str) -> &str {
+#[doc(hidden)]
+pub fn strip_port(host: &str) -> &str {
+    let digits = |p: &str| p.bytes().all(|b| b.is_ascii_digit());
     if host.starts_with('[') {
+        // Only "[v6]" or "[v6]:port": anything else after the bracket ("[::1]evil") keeps the
+        // whole value, so it cannot pass for the loopback address it starts with.
         return match host.find(']') {
-            Some(i) => &host[..=i],
-            None => host,
+            Some(i) if host[i + 1..].strip_prefix(':').map_or(i + 1 == host.len(), digits) => &host[..=i],
+            _ => host,
         };
     }
     match host.rsplit_once(':') {
-        Some((h, p)) if p.bytes().all(|b| b.is_ascii_digit()) => h,
+        Some((h, p)) if digits(p) => h,
         _ => host,
     }
 }
@@ -158,7 +165,8 @@ fn is_loopback_name(name: &str) -> bool {
     matches!(name, "localhost" | "127.0.0.1" | "[::1]" | "::1")
 }
 
-fn route(path: &str) -> Option<(Option<&str>, Endpoint)> {
+#[doc(hidden)]
+pub fn route(path: &str) -> Option<(Option<&str>, Endpoint)> {
     let path = path.trim_end_matches('/');
     let mut parts = path.trim_start_matches('/').split('/');
     let a = parts.next()?;
@@ -292,7 +300,8 @@ fn body_error(e: BodyError, max: usize) -> Res {
 }
 
 /// (accepts JSON, accepts SSE)
-fn accepts<B>(req: &Request<B>) -> (bool, bool) {
+#[doc(hidden)]
+pub fn accepts<B>(req: &Request<B>) -> (bool, bool) {
     let Some(a) = header(req, "accept") else {
         return (true, false);
     };
@@ -533,7 +542,8 @@ struct ModernHeaders {
     name: Option<String>,
 }
 
-fn decode_header_value(v: &str) -> Option<String> {
+#[doc(hidden)]
+pub fn decode_header_value(v: &str) -> Option<String> {
     match v.strip_prefix("=?base64?").and_then(|r| r.strip_suffix("?=")) {
         Some(b64) => {
             base64::engine::general_purpose::STANDARD.decode(b64).ok().and_then(|b| String::from_utf8(b).ok())
@@ -782,7 +792,8 @@ fn get_sse(server: &Arc<Server>, prefix: &str) -> Res {
     sse(SseBody::new(vec![endpoint], rx, Some(session)))
 }
 
-fn query_param<'a>(query: &'a str, name: &str) -> Option<&'a str> {
+#[doc(hidden)]
+pub fn query_param<'a>(query: &'a str, name: &str) -> Option<&'a str> {
     query.split('&').filter_map(|kv| kv.split_once('=')).find(|(k, _)| *k == name).map(|(_, v)| v)
 }
 
@@ -832,5 +843,9 @@ mod tests {
         assert_eq!(strip_port("localhost:8080"), "localhost");
         assert_eq!(strip_port("[::1]:80"), "[::1]");
         assert_eq!(strip_port("evil.example.com"), "evil.example.com");
+        assert_eq!(strip_port("[::1]"), "[::1]");
+        // Found by fuzz target bridge_http: text after the bracket used to be dropped.
+        assert_eq!(strip_port("[::1]example"), "[::1]example");
+        assert_eq!(strip_port("[::1]:8o"), "[::1]:8o");
     }
 }

@@ -92,7 +92,15 @@ fn offset_in(outer: &[u8], inner: &str) -> Option<std::ops::Range<usize>> {
 
 /// Inspect one JSON-RPC message (not a batch). Returns an error text for invalid messages.
 pub fn inspect(msg: &[u8]) -> Result<Info, String> {
-    let peek: Peek = serde_json::from_slice(msg).map_err(|e| e.to_string())?;
+    // JSON text is UTF-8. serde_json only checks the strings it decodes, so invalid bytes in a
+    // field the bridge skips would otherwise be forwarded to the other side.
+    let text = std::str::from_utf8(msg).map_err(|_| "message is not valid UTF-8")?;
+    // serde reads a struct from a JSON array too (fields by position): `[1,"tools/call"]` would
+    // pass for a request while the child sees an array.
+    if !text.trim_start_matches([' ', '\t', '\n', '\r']).starts_with('{') {
+        return Err("a JSON-RPC message must be a JSON object".into());
+    }
+    let peek: Peek = serde_json::from_str(text).map_err(|e| e.to_string())?;
     let id = match peek.id {
         Some(raw) if raw.get() != "null" => {
             let range = offset_in(msg, raw.get()).ok_or("id outside message")?;
@@ -208,6 +216,19 @@ mod tests {
         assert_eq!(&m[r], id.as_bytes());
         assert_eq!(i.progress_token.as_deref(), Some("7"));
         assert_eq!(i.name.as_deref(), Some("x"));
+    }
+
+    #[test]
+    fn rejects_invalid_utf8_in_skipped_fields() {
+        // Found by fuzz target bridge_http.
+        assert!(inspect(b"{\"id\":1,\"method\":\"m\",\"x\":\"\x94\"}").is_err());
+        assert!(inspect(b"{\"id\":1,\"method\":\"m\",\"x\":\"\xc3\xa9\"}").is_ok());
+    }
+
+    #[test]
+    fn rejects_arrays_read_by_position() {
+        assert!(inspect(br#"[1,"tools/call"]"#).is_err());
+        assert!(inspect(b" \n{\"id\":1,\"method\":\"m\"}").is_ok());
     }
 
     #[test]

@@ -1,15 +1,5 @@
 //! mcp-stdio-bridge: serves stdio MCP servers over Streamable HTTP and HTTP+SSE.
 
-mod body;
-mod child;
-mod config;
-mod http;
-mod jsonrpc;
-mod queue;
-mod ratelimit;
-mod session;
-mod shutdown;
-
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -17,10 +7,10 @@ use clap::Parser;
 use tokio::net::TcpListener;
 use tokio::signal::unix::{signal, SignalKind};
 
-use crate::config::{Cli, Config};
-use crate::http::App;
-use crate::session::Server;
-use crate::shutdown::Connections;
+use mcp_stdio_bridge::config::{Cli, Config};
+use mcp_stdio_bridge::http::App;
+use mcp_stdio_bridge::session::Server;
+use mcp_stdio_bridge::shutdown::{self, Connections};
 
 fn init_logging(cli: &Cli) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()

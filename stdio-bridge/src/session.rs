@@ -308,6 +308,14 @@ impl Server {
     }
 }
 
+/// Split an SSE event id as minted by [`Session::stream_event`] ("<stream>_<n>", e.g. from a
+/// Last-Event-ID header) into its stream and sequence numbers; `None` for anything else.
+#[doc(hidden)]
+pub fn parse_event_id(id: &str) -> Option<(u64, u64)> {
+    let (s, n) = id.split_once('_')?;
+    Some((s.parse().ok()?, n.parse().ok()?))
+}
+
 fn sse_frame(id: Option<&str>, data: &[u8]) -> Bytes {
     let mut v = Vec::with_capacity(data.len() + 48);
     if let Some(id) = id {
@@ -752,10 +760,7 @@ impl Session {
     /// Resume a stream after `last_event_id` ("<stream>_<n>"): replays logged events and
     /// attaches `tx` as the stream's new sink. Returns false if the id is unknown.
     pub fn resume(&self, last_event_id: &str, tx: queue::Sender<Out>) -> bool {
-        let Some((s, n)) = last_event_id.split_once('_') else {
-            return false;
-        };
-        let (Ok(s), Ok(n)) = (s.parse::<u64>(), n.parse::<u64>()) else {
+        let Some((s, n)) = parse_event_id(last_event_id) else {
             return false;
         };
         let overflow = {

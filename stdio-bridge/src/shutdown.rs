@@ -26,6 +26,12 @@ pub struct Connections {
     alive_rx: mpsc::Receiver<()>,
 }
 
+impl Default for Connections {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl Connections {
     pub fn new() -> Self {
         let (alive_tx, alive_rx) = mpsc::channel(1);
