@@ -238,7 +238,7 @@ fn train(scorer: &Scorer, path: &str, out: Option<&str>, epochs: usize) -> Resul
             Some(TrainDoc { texts: model_texts(scorer, t), label, rule_logit })
         })
         .collect();
-    let neg_w: f32 = std::env::var("MCP_SCAN_NEG_WEIGHT").ok().and_then(|v| v.parse().ok()).unwrap_or(6.0);
+    let neg_w: f32 = std::env::var("MCP_SCAN_NEG_WEIGHT").ok().and_then(|v| v.parse().ok()).unwrap_or(16.0);
     let l2: f32 = std::env::var("MCP_SCAN_L2").ok().and_then(|v| v.parse().ok()).unwrap_or(3e-3);
     let bias: Option<f32> = match std::env::var("MCP_SCAN_BIAS").ok().as_deref() {
         Some("learn") => None,

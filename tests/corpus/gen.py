@@ -896,11 +896,15 @@ def benign(split, seed):
 
 
 def handwritten(split):
-    """Free-form rows from handwritten.jsonl (each written individually, no templates), held out
+    """Free-form rows from handwritten*.jsonl (each written individually, no templates), held out
     by position within each label/category group so every category is in both splits."""
     out, pos = [], {}
-    with open(os.path.join(HERE, "handwritten.jsonl"), encoding="utf-8") as f:
-        for line in f:
+    for name in sorted(os.listdir(HERE)):
+        if not (name.startswith("handwritten") and name.endswith(".jsonl")):
+            continue
+        with open(os.path.join(HERE, name), encoding="utf-8") as f:
+            lines = f.readlines()
+        for line in lines:
             if not line.strip():
                 continue
             r = json.loads(line)
