@@ -39,14 +39,16 @@ def main():
     out = subprocess.run(cmd, input=inp.encode(), stdout=subprocess.PIPE, check=True).stdout.decode().splitlines()
     assert len(out) == len(rows), (len(out), len(rows))
     per = collections.defaultdict(lambda: [0, 0])
-    # The free-form hand-written rows on their own: they share no template with train.
+    # The free-form hand-written rows on their own (they share no template with train), and the
+    # eval-only ones (files never trained on) separately.
     hand = collections.Counter()
     tp = p = fp = n = 0
     for r, o in zip(rows, out):
         f = json.loads(o)["flagged"]
-        if r.get("source") == "hand":
-            hand[(r["label"], "flagged")] += int(f)
-            hand[(r["label"], "all")] += 1
+        src = r.get("source", "")
+        if src.startswith("hand"):
+            hand[(src, r["label"], "flagged")] += int(f)
+            hand[(src, r["label"], "all")] += 1
         c = per[(r["label"], r.get("category", "?"))]
         c[0] += int(f)
         c[1] += 1
@@ -64,10 +66,13 @@ def main():
     for (label, cat), (f, t) in sorted(per.items()):
         if label == 0:
             print(f"  {cat:<28} FP     {100 * f / t:6.2f}% ({f}/{t})")
-    if hand[(1, "all")] or hand[(0, "all")]:
-        ha, hb = hand[(1, "all")], hand[(0, "all")]
-        print(f"free-form rows only: recall {100 * hand[(1, 'flagged')] / max(ha, 1):.2f}% ({hand[(1, 'flagged')]}/{ha}), "
-              f"false positives {100 * hand[(0, 'flagged')] / max(hb, 1):.2f}% ({hand[(0, 'flagged')]}/{hb})")
+    for src, title in (("hand", "free-form rows (held out by position)"),
+                       ("hand-eval", "free-form eval-only rows (never trained on)")):
+        ha, hb = hand[(src, 1, "all")], hand[(src, 0, "all")]
+        if ha or hb:
+            ta, fb = hand[(src, 1, "flagged")], hand[(src, 0, "flagged")]
+            print(f"{title}: recall {100 * ta / max(ha, 1):.2f}% ({ta}/{ha}), "
+                  f"false positives {100 * fb / max(hb, 1):.2f}% ({fb}/{hb})")
     return 0
 
 
