@@ -63,6 +63,7 @@ fn create_error(server: &Server, id: &str, e: CreateError, hint: &str) -> Res {
                 server.cfg.max_sessions, server.cfg.name
             ),
         ),
+        CreateError::ShuttingDown => shutting_down(id),
         CreateError::Spawn(e) => {
             tracing::error!(server = %server.cfg.name, error = %e, "cannot start MCP server");
             rpc_error(
@@ -73,6 +74,10 @@ fn create_error(server: &Server, id: &str, e: CreateError, hint: &str) -> Res {
             )
         }
     }
+}
+
+fn shutting_down(id: &str) -> Res {
+    rpc_error(StatusCode::SERVICE_UNAVAILABLE, id, jsonrpc::SERVER_BUSY, "The bridge is shutting down")
 }
 
 fn json(status: StatusCode, body: Bytes) -> Res {
@@ -606,13 +611,9 @@ async fn stateless(
     let pooled = match server.pooled().await {
         Ok(s) => s,
         Err(CreateError::Busy) => {
-            return rpc_error(
-                StatusCode::SERVICE_UNAVAILABLE,
-                &id,
-                jsonrpc::SERVER_BUSY,
-                "Server busy or shutting down",
-            )
+            return rpc_error(StatusCode::SERVICE_UNAVAILABLE, &id, jsonrpc::SERVER_BUSY, "Server busy")
         }
+        Err(CreateError::ShuttingDown) => return shutting_down(&id),
         Err(CreateError::Spawn(e)) => {
             tracing::error!(server = %server.cfg.name, error = %e, "stateless pool unavailable");
             return rpc_error(

@@ -141,7 +141,10 @@ pub fn new_session_id() -> String {
 }
 
 pub enum CreateError {
+    /// The session limit is reached.
     Busy,
+    /// SIGTERM/SIGINT received: no new children while draining.
+    ShuttingDown,
     Spawn(String),
 }
 
@@ -184,7 +187,7 @@ impl Server {
     /// Start a child and register a session for it (Streamable or Legacy mode).
     pub fn create_session(self: &Arc<Self>, mode: Mode) -> Result<Arc<Session>, CreateError> {
         if self.shutting_down.load(Ordering::SeqCst) {
-            return Err(CreateError::Busy);
+            return Err(CreateError::ShuttingDown);
         }
         let max = self.cfg.max_sessions;
         if self
@@ -274,7 +277,7 @@ impl Server {
         pool.retain(|s| !s.is_closed());
         if pool.len() < self.cfg.pool_size {
             if self.shutting_down.load(Ordering::SeqCst) {
-                return Err(CreateError::Busy);
+                return Err(CreateError::ShuttingDown);
             }
             let s = self.start(Mode::Pooled, false)?;
             let init = Bytes::from_static(

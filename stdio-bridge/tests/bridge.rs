@@ -632,6 +632,7 @@ fn child_non_json_output_is_dropped() {
     let r = b.call(&sid, 1, "garbage", r#"{"count":3000}"#);
     assert_eq!(tool_text(&r), "garbage 3000");
     assert_eq!(tool_text(&b.call(&sid, 2, "echo", r#"{"message":"still here"}"#)), "still here");
+    assert!(b.wait_log("non-JSON-RPC output from child dropped", Duration::from_secs(5)));
     let log = b.log_text();
     let warnings = log.matches("non-JSON-RPC output from child dropped").count();
     assert!((1..=5).contains(&warnings), "{warnings} warnings for 3000 bad lines (rate limit)");
@@ -738,7 +739,7 @@ fn child_line_longer_than_the_limit_ends_the_session() {
     assert_eq!(v["error"]["code"], -32002, "{v}");
     assert!(t.elapsed() < Duration::from_secs(5));
     assert!(wait_gone(pid, Duration::from_secs(5)));
-    assert!(b.log_text().contains("child message larger than --max-message-bytes"));
+    assert!(b.wait_log("child message larger than --max-message-bytes", Duration::from_secs(5)));
 }
 
 #[test]
@@ -764,7 +765,7 @@ fn child_that_stops_reading_is_dropped() {
     eprintln!("child_that_stops_reading_is_dropped: {accepted} x 64 KiB accepted before the drop");
     assert_eq!(last, 404, "after {accepted} notifications");
     assert!((10..40).contains(&accepted), "{accepted} notifications accepted");
-    assert!(b.log_text().contains("MCP server not reading its stdin: session dropped"));
+    assert!(b.wait_log("MCP server not reading its stdin: session dropped", Duration::from_secs(5)));
     assert!(wait_gone(pid, Duration::from_secs(5)), "deaf child {pid} survived");
     assert_eq!(tool_text(&b.call(&other, 2, "echo", r#"{"message":"unaffected"}"#)), "unaffected");
     let (_, hwm) = report_rss("child_that_stops_reading_is_dropped", &b);

@@ -95,6 +95,19 @@ impl Bridge {
     pub fn log_text(&self) -> String {
         self.log.lock().unwrap().clone()
     }
+
+    /// Waits for `needle` in the bridge's log: a reader thread collects it, so a line the bridge
+    /// wrote just before an HTTP answer can arrive here after that answer.
+    pub fn wait_log(&self, needle: &str, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        while !self.log_text().contains(needle) {
+            if Instant::now() > deadline {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        true
+    }
 }
 
 impl Drop for Bridge {
