@@ -31,7 +31,7 @@ NPM_PACKAGES := @modelcontextprotocol/server-everything@2026.8.31 \
                 @modelcontextprotocol/server-filesystem@2026.8.31 \
                 @modelcontextprotocol/inspector-cli@1.0.3
 APT_WASM     := rustc-web cargo-web rust-web-src lld-22 wasi-libc
-RUST_SOURCES := $(shell find src stdio-bridge/src -name '*.rs' 2>/dev/null) Cargo.toml Cargo.lock stdio-bridge/Cargo.toml
+RUST_SOURCES := $(shell find src stdio-bridge/src -name '*.rs' 2>/dev/null) src/scorer/model.bin Cargo.toml Cargo.lock stdio-bridge/Cargo.toml
 
 .PHONY: build run demo test lint fmt unit validate e2e conformance fuzz-short fuzz soak bench deps clean
 

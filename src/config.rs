@@ -6,6 +6,8 @@
 //! and every error names the full key path (`security.injection.block_threshold`), so
 //! `envoy --mode validate` fails with a message that points at the mistake.
 
+mod strict;
+
 use serde::Deserialize;
 use std::fmt;
 
@@ -151,16 +153,15 @@ impl Config {
             cfg.validate()?;
             return Ok(cfg);
         }
-        let de = &mut serde_json::Deserializer::from_slice(trimmed);
-        Self::finish(serde_path_to_error::deserialize(de))
+        Self::from_value(strict::parse(trimmed)?)
     }
 
     pub fn from_value(v: serde_json::Value) -> Result<Config, ConfigError> {
         Self::finish(serde_path_to_error::deserialize(v))
     }
 
-    fn finish<E: fmt::Display>(
-        r: Result<Config, serde_path_to_error::Error<E>>,
+    fn finish(
+        r: Result<Config, serde_path_to_error::Error<serde_json::Error>>,
     ) -> Result<Config, ConfigError> {
         let cfg: Config = r.map_err(|e| {
             let key = e.path().to_string();
