@@ -552,26 +552,42 @@ impl Gateway {
                     }
                     None => self.scorer.score_request(method, params),
                 };
-                if v.score <= 0.0 {
-                    return MessageVerdict::Pass { warned: false, headers };
-                }
-                audit.set(keys::INJECTION_SCORE, audit::format_score(v.score));
-                audit.set(keys::INJECTION_RULES, v.rules.join(","));
-                if v.score >= inj.block_threshold && inj.request_action == Action::Block {
-                    audit.decision(Decision::InjectionBlock, format!("injection:{}", v.rules.join(",")));
-                    return MessageVerdict::Refuse(
-                        403,
-                        codes::INJECTION,
-                        detector::BLOCK_MESSAGE.into(),
-                        headers,
-                    );
-                }
-                if v.score >= inj.warn_threshold.min(inj.block_threshold) {
-                    return MessageVerdict::Pass { warned: true, headers };
+                match self.judge_request_injection(v.score, &v.rules, audit) {
+                    RequestInjection::Block => {
+                        let message = detector::BLOCK_MESSAGE.into();
+                        return MessageVerdict::Refuse(403, codes::INJECTION, message, headers);
+                    }
+                    RequestInjection::Warn => return MessageVerdict::Pass { warned: true, headers },
+                    RequestInjection::Clean => {}
                 }
             }
         }
         MessageVerdict::Pass { warned: false, headers }
+    }
+
+    /// Records a request's injection score and rules and says what they mean; shared by the
+    /// local verdict and the one combined with the external detector's score.
+    pub(crate) fn judge_request_injection(
+        &self,
+        score: f64,
+        rules: &[String],
+        audit: &mut AuditRecord,
+    ) -> RequestInjection {
+        if score <= 0.0 {
+            return RequestInjection::Clean;
+        }
+        let inj = &self.config.security.injection;
+        audit.set(keys::INJECTION_SCORE, audit::format_score(score));
+        audit.set(keys::INJECTION_RULES, rules.join(","));
+        if score >= inj.block_threshold && inj.request_action == Action::Block {
+            audit.decision(Decision::InjectionBlock, format!("injection:{}", rules.join(",")));
+            return RequestInjection::Block;
+        }
+        if score >= inj.warn_from() {
+            RequestInjection::Warn
+        } else {
+            RequestInjection::Clean
+        }
     }
 
     /// Whether a response needs to be looked at, given the request's plan.
@@ -727,7 +743,7 @@ impl Gateway {
         }
         audit.set(keys::RESPONSE_INJECTION_SCORE, audit::format_score(verdict.score));
         audit.set(keys::RESPONSE_INJECTION_RULES, verdict.rules.join(","));
-        if verdict.score < inj.warn_threshold.min(inj.block_threshold) {
+        if verdict.score < inj.warn_from() {
             return false;
         }
         if verdict.score < inj.block_threshold || inj.response_action == Action::Warn {
@@ -774,7 +790,7 @@ impl Gateway {
         }
         if removed > 0 {
             audit.set(keys::RESPONSE_DECISION, Decision::InjectionBlock.as_str());
-        } else if worst.score >= inj.warn_threshold.min(inj.block_threshold) {
+        } else if worst.score >= inj.warn_from() {
             audit.set(keys::RESPONSE_DECISION, Decision::InjectionWarn.as_str());
         }
         removed > 0
@@ -821,6 +837,13 @@ fn principal_key(who: &Identity) -> String {
 enum MessageVerdict {
     Refuse(u32, i64, String, Vec<(String, String)>),
     Pass { warned: bool, headers: Vec<(String, String)> },
+}
+
+/// What a request-side injection score means.
+pub(crate) enum RequestInjection {
+    Clean,
+    Warn,
+    Block,
 }
 
 /// Envoy 1.40's `mcp_router` round-trips aggregated tool schemas through a protobuf Struct and

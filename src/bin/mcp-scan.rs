@@ -4,6 +4,7 @@
 //! mcp-scan [--config FILE] [--threshold X] [--no-model]  < in.jsonl > out.jsonl
 //! mcp-scan --eval FILE.jsonl [--config FILE] [--threshold X] [--no-model] [--sweep]
 //! mcp-scan --train FILE.jsonl --out src/scorer/model.bin [--epochs N]
+//! mcp-scan --model FILE ...   (score with a model.bin other than the compiled-in one)
 //! mcp-scan --bench
 //! mcp-scan --pin BACKEND  < tools-list.json
 //! mcp-scan --pin-router [--separator __]  < aggregated-tools-list.json
@@ -29,11 +30,12 @@ use std::process::ExitCode;
 use mcp_gateway::config::Config;
 use mcp_gateway::jsonrpc::split_prefixed;
 use mcp_gateway::pinning::definition_hash;
-use mcp_gateway::scorer::{model_texts, rule_logit, train_model, InjectionConfig, Scorer, TrainDoc, Verdict};
+use mcp_gateway::scorer::{train_doc, train_model, InjectionConfig, Scorer, TrainDoc, TrainParams, Verdict};
 use serde_json::{json, Value};
 
 struct Args {
     config: Option<String>,
+    model: Option<String>,
     threshold: Option<f64>,
     no_model: bool,
     eval: Option<String>,
@@ -50,6 +52,7 @@ struct Args {
 fn parse_args() -> Result<Args, String> {
     let mut a = Args {
         config: None,
+        model: None,
         threshold: None,
         no_model: false,
         eval: None,
@@ -67,6 +70,7 @@ fn parse_args() -> Result<Args, String> {
         let mut val = |name: &str| it.next().ok_or_else(|| format!("{name} needs a value"));
         match x.as_str() {
             "--config" => a.config = Some(val("--config")?),
+            "--model" => a.model = Some(val("--model")?),
             "--threshold" => {
                 let v = val("--threshold")?;
                 a.threshold = Some(v.parse().map_err(|_| format!("bad --threshold `{v}`"))?);
@@ -188,7 +192,13 @@ fn run() -> Result<(), String> {
     if a.no_model && !cfg.disabled_rules.iter().any(|r| r == "PI-ML-001") {
         cfg.disabled_rules.push("PI-ML-001".into());
     }
-    let scorer = Scorer::new(&cfg).map_err(|e| e.to_string())?;
+    let scorer = match &a.model {
+        Some(path) => {
+            let blob = std::fs::read(path).map_err(|e| format!("{path}: {e}"))?;
+            Scorer::with_model_blob(&cfg, blob).map_err(|e| format!("{path}: {e}"))?
+        }
+        None => Scorer::new(&cfg).map_err(|e| e.to_string())?,
+    };
     if let Some(path) = &a.train {
         return train(&scorer, path, a.out.as_deref(), a.epochs);
     }
@@ -222,33 +232,34 @@ fn run() -> Result<(), String> {
     out.flush().map_err(|e| e.to_string())
 }
 
+fn env_f32(name: &str, default: f32) -> f32 {
+    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
 fn train(scorer: &Scorer, path: &str, out: Option<&str>, epochs: usize) -> Result<(), String> {
     let out = out.ok_or("--train needs --out")?;
     let rows = read_jsonl(path)?;
-    // rule evidence without the model
-    let mut cfg = scorer.config().clone();
-    cfg.disabled_rules.push("PI-ML-001".into());
-    let rules_only = Scorer::new(&cfg).map_err(|e| e.to_string())?;
+    // Benign rows weigh more: the default threshold must keep false positives near 1 %.
+    let neg_w = env_f32("MCP_SCAN_NEG_WEIGHT", 4.0);
     let docs: Vec<TrainDoc> = rows
         .iter()
         .filter_map(|r| {
             let t = r.get("text")?.as_str()?;
             let label = r.get("label")?.as_i64()? == 1;
-            let rule_logit = rule_logit(rules_only.score_text(t).rule_score);
-            Some(TrainDoc { texts: model_texts(scorer, t), label, rule_logit })
+            let w = r.get("weight").and_then(Value::as_f64).unwrap_or(1.0) as f32;
+            Some(train_doc(scorer, t, label, if label { w } else { w * neg_w }))
         })
         .collect();
-    let neg_w: f32 = std::env::var("MCP_SCAN_NEG_WEIGHT").ok().and_then(|v| v.parse().ok()).unwrap_or(16.0);
-    let l2: f32 = std::env::var("MCP_SCAN_L2").ok().and_then(|v| v.parse().ok()).unwrap_or(3e-3);
-    let bias: Option<f32> = match std::env::var("MCP_SCAN_BIAS").ok().as_deref() {
-        Some("learn") => None,
-        Some(v) => v.parse().ok(),
-        None => None,
+    let params = TrainParams {
+        epochs,
+        l2: env_f32("MCP_SCAN_L2", 1e-4),
+        rule_l2: env_f32("MCP_SCAN_RULE_L2", 1e-2),
+        lr: env_f32("MCP_SCAN_LR", 0.1),
+        fixed_bias: std::env::var("MCP_SCAN_BIAS").ok().and_then(|v| v.parse().ok()),
     };
-    if std::env::var("MCP_SCAN_BETA_MIN").is_err() {
-        std::env::set_var("MCP_SCAN_BETA_MIN", "1.0");
-    }
-    let blob = train_model(&docs, epochs, neg_w, l2, bias);
+    let prior_scale = env_f32("MCP_SCAN_RULE_PRIOR", 3.0);
+    let rules: Vec<(&str, f32)> = scorer.rule_priors().map(|(id, w)| (id, w as f32 * prior_scale)).collect();
+    let blob = train_model(&docs, &rules, &params);
     std::fs::write(out, blob).map_err(|e| format!("{out}: {e}"))?;
     eprintln!("trained on {} documents ({} epochs) -> {out}", docs.len(), epochs);
     Ok(())

@@ -24,7 +24,7 @@ use serde_json::Value;
 
 use crate::audit::{self, keys, AuditRecord, Decision};
 use crate::config::ConfigError;
-use crate::pipeline::{codes, BodyVerdict, Gateway, HeaderOps, LocalReply, ResponsePlan};
+use crate::pipeline::{codes, BodyVerdict, Gateway, HeaderOps, LocalReply, RequestInjection, ResponsePlan};
 use crate::scorer::Action;
 
 /// Rule id added to the matched rules when the remote score reaches the warn threshold.
@@ -399,20 +399,15 @@ impl Gateway {
         if !remote.labels.is_empty() {
             audit.set(keys::DETECTOR_LABELS, remote.labels.join(","));
         }
-        let warn = inj.warn_threshold.min(inj.block_threshold);
-        let (score, rules) = combine(pending.local_score, &pending.local_rules, &remote, warn);
-        if score > 0.0 {
-            audit.set(keys::INJECTION_SCORE, audit::format_score(score));
-            audit.set(keys::INJECTION_RULES, rules.join(","));
+        let (score, rules) = combine(pending.local_score, &pending.local_rules, &remote, inj.warn_from());
+        match self.judge_request_injection(score, &rules, audit) {
+            RequestInjection::Block => BodyVerdict::Reply(pending.block_reply.clone()),
+            RequestInjection::Warn => {
+                audit.set(keys::DECISION, Decision::InjectionWarn.as_str());
+                forward()
+            }
+            RequestInjection::Clean => forward(),
         }
-        if score >= inj.block_threshold && inj.request_action == Action::Block {
-            audit.decision(Decision::InjectionBlock, format!("injection:{}", rules.join(",")));
-            return BodyVerdict::Reply(pending.block_reply.clone());
-        }
-        if score >= warn {
-            audit.set(keys::DECISION, Decision::InjectionWarn.as_str());
-        }
-        forward()
     }
 
     /// The verdict of a body whose messages all passed locally: held for the detector when the

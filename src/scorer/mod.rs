@@ -16,27 +16,32 @@
 //!    that decode to text are scanned too (2 levels, at most 4 segments per string).
 //! 3. **Rules** (`rules.rs`): weighted token-phrase and literal rules with stable ids
 //!    (`PI-<CAT>-NNN`), plus detectors computed from the normalisation signals.
-//! 4. **Model** (`model.rs`): hashed unigram+bigram logistic regression, max over 48-token
-//!    windows; it appears as the pseudo-rule `PI-ML-001` (disable it or scale it with
-//!    `rule_weights`).
+//! 4. **Model** (`model.rs`): hashed logistic regression over 32-token windows (words, word
+//!    pairs, words with their punctuation, five-letter stems, and concept classes from
+//!    `concepts.rs`), maximum over the windows of all strings; the built-in rules that matched
+//!    are inputs with learned non-negative weights. It appears as the pseudo-rule `PI-ML-001`
+//!    (disable it for rules only, or scale it with `rule_weights`). Trained by
+//!    `tests/corpus/train.py` (`mcp-scan --train`, `train.rs`).
 //!
 //! # Score
-//! `rule_score = 1 − Π(1 − w_i)` over the distinct matched rules (noisy-OR: bounded in
-//! [0, 1], never decreases when a rule is added or a weight raised). Without the model (rule
-//! `PI-ML-001` disabled) `score = rule_score`. With it, the model is a stacked logistic
-//! regression that takes the rule evidence as an input:
-//! `p = σ(b + Σ w·ngrams(best window) + β·logit(clamp(rule_score, 0.02, 0.995)))` with β > 0
-//! learned jointly, so `p` is still monotonic in the rule score (adding a rule or raising a
-//! weight never lowers it), while the n-grams add evidence for phrasings no rule covers and
-//! discount rule hits in contexts that only *mention* attacks (security docs, code). Finally
-//! `score = w_ml·p + (1 − w_ml)·rule_score`, `w_ml` = `rule_weights["PI-ML-001"]` (default 1).
-//! Matches across all strings of one message are pooled (each rule counts once) and the model
-//! takes the maximum window over all strings.
+//! `rule_score = 1 − Π(1 − w_i)` over the distinct matched rules (noisy-OR of the rule weights:
+//! bounded in [0, 1], never decreases when a rule is added or a weight raised). Without the
+//! model (`PI-ML-001` disabled) `score = rule_score`. With it,
+//! `p = σ(b + max_window Σ w·features + Σ_matched a_rule)`, every `a_rule ≥ 0` learned with the
+//! n-gram weights, so a matching rule can only raise `p` while the n-grams discount rule hits in
+//! text that only *mentions* attacks (security writing, code, command references). Custom rules
+//! and built-in rules whose weight the configuration sets are scored beside the model, by
+//! noisy-OR: `score = 1 − (1 − w_ml·p)·Π(1 − w_c)`, `w_ml` = `rule_weights["PI-ML-001"]`
+//! (default 1). So the score stays in [0, 1] and never shrinks when a rule is added. Matches
+//! across all strings of one message are pooled (each rule counts once) and the model takes the
+//! maximum window over all strings.
 
+mod concepts;
 pub mod detector;
 mod model;
 mod normalize;
 mod rules;
+mod train;
 
 use std::collections::BTreeMap;
 
@@ -44,11 +49,13 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use crate::config::ConfigError;
-use normalize::{decode_segments, floor_boundary, normalize, Normalized};
+use concepts::Concepts;
+use normalize::{decode_segments, floor_boundary, fnv, normalize, Normalized};
 use rules::{Matcher, RULES};
 
-pub use model::{rule_logit, train as train_model, TrainDoc};
 pub use rules::CATEGORIES;
+use train::TrainText;
+pub use train::{train as train_model, TrainDoc, TrainParams};
 
 /// Default block threshold (tuned on the held-out split of `tests/corpus`).
 pub const DEFAULT_BLOCK_THRESHOLD: f64 = 0.75;
@@ -160,6 +167,12 @@ fn known_id(id: &str, custom: &[CustomRule]) -> bool {
 }
 
 impl InjectionConfig {
+    /// The score from which a warning is recorded (`warn_threshold`, never above the block
+    /// threshold).
+    pub fn warn_from(&self) -> f64 {
+        self.warn_threshold.min(self.block_threshold)
+    }
+
     pub fn validate(&self, key: &str) -> Result<(), ConfigError> {
         let unit = |v: f64| v.is_finite() && (0.0..=1.0).contains(&v);
         if !unit(self.block_threshold) {
@@ -281,7 +294,13 @@ pub enum Decision {
 struct RuleMeta {
     id: String,
     cat: &'static str,
+    /// Weight in the noisy-OR rule score.
     w: f64,
+    /// Learned weight in the model's logit (built-in rules the model was trained with).
+    model_w: f32,
+    /// Scored by the noisy-OR beside the model rather than inside it: custom rules, and
+    /// built-in rules whose weight the configuration sets.
+    by_config: bool,
 }
 
 #[derive(Default)]
@@ -292,6 +311,8 @@ struct Acc {
     truncated: bool,
     /// The raw strings scanned, when a detector call will need them.
     texts: Option<detector::TextSink>,
+    /// What the model saw of each piece, when building a training document.
+    train: Option<Vec<TrainText>>,
 }
 
 pub struct Scorer {
@@ -300,6 +321,7 @@ pub struct Scorer {
     rules: Vec<RuleMeta>,
     det: Dets,
     model: Option<model::Model>,
+    concepts: Concepts,
     ml_weight: f64,
 }
 
@@ -317,6 +339,18 @@ struct Dets {
 
 impl Scorer {
     pub fn new(cfg: &InjectionConfig) -> Result<Scorer, ConfigError> {
+        Self::build(cfg, model::Model::load())
+    }
+
+    /// A scorer using the model in `blob` (a `model.bin` written by `mcp-scan --train`) instead
+    /// of the compiled-in one: for evaluating a model before it is built in.
+    pub fn with_model_blob(cfg: &InjectionConfig, blob: Vec<u8>) -> Result<Scorer, ConfigError> {
+        let m = model::Model::from_bytes(std::borrow::Cow::Owned(blob))
+            .ok_or_else(|| ConfigError::new("model", "not a valid model.bin"))?;
+        Self::build(cfg, Some(m))
+    }
+
+    fn build(cfg: &InjectionConfig, model: Option<model::Model>) -> Result<Scorer, ConfigError> {
         cfg.validate("security.injection")?;
         let mut s = Scorer {
             cfg: cfg.clone(),
@@ -324,7 +358,11 @@ impl Scorer {
             rules: Vec::new(),
             det: Dets::default(),
             model: None,
+            concepts: Concepts::new(),
             ml_weight: 1.0,
+        };
+        let learned = |id: &str| {
+            model.as_ref().and_then(|m| m.rules.iter().find(|(r, _)| r == id)).map_or(0.0, |(_, w)| *w)
         };
         let disabled = |id: &str| cfg.disabled_rules.iter().any(|d| d == id);
         for r in RULES {
@@ -332,8 +370,14 @@ impl Scorer {
                 continue;
             }
             let idx = s.rules.len() as u16;
-            let w = cfg.rule_weights.get(r.id).copied().unwrap_or(r.w);
-            s.rules.push(RuleMeta { id: r.id.to_string(), cat: r.cat, w });
+            let configured = cfg.rule_weights.get(r.id).copied();
+            s.rules.push(RuleMeta {
+                id: r.id.to_string(),
+                cat: r.cat,
+                w: configured.unwrap_or(r.w),
+                model_w: learned(r.id),
+                by_config: configured.is_some(),
+            });
             for p in r.pats {
                 s.matcher.add_pattern(p, idx).map_err(|e| {
                     ConfigError::new("security.injection", format!("built-in rule {}: {e}", r.id))
@@ -359,13 +403,13 @@ impl Scorer {
             let idx = s.rules.len() as u16;
             let w = cfg.rule_weights.get(&c.id).copied().unwrap_or(c.weight);
             let cat = CATEGORIES.iter().copied().find(|k| *k == c.category).unwrap_or("instruction_override");
-            s.rules.push(RuleMeta { id: c.id.clone(), cat, w });
+            s.rules.push(RuleMeta { id: c.id.clone(), cat, w, model_w: 0.0, by_config: true });
             s.matcher
                 .add_pattern(&custom_pattern(&c.pattern), idx)
                 .map_err(|e| ConfigError::new(format!("security.injection.custom_rules[{i}].pattern"), e))?;
         }
         if !disabled(rules::ML_ID) {
-            s.model = model::Model::load();
+            s.model = model;
             s.ml_weight = cfg.rule_weights.get(rules::ML_ID).copied().unwrap_or(1.0);
         }
         Ok(s)
@@ -380,9 +424,19 @@ impl Scorer {
         self.model.is_some()
     }
 
-    /// Ids of all active rules (built-in and custom).
+    /// Ids of all active rules (built-in and custom), in the order `train_doc` numbers them.
     pub fn rule_ids(&self) -> impl Iterator<Item = &str> {
         self.rules.iter().map(|r| r.id.as_str())
+    }
+
+    /// Every active rule's id and noisy-OR weight, in the order `train_doc` numbers them.
+    pub fn rule_priors(&self) -> impl Iterator<Item = (&str, f64)> {
+        self.rules.iter().map(|r| (r.id.as_str(), r.w))
+    }
+
+    /// Whether rule `h` is one the model learns a weight for (built-in, weight not configured).
+    fn learnable(&self, h: u16) -> bool {
+        self.rules.get(usize::from(h)).is_some_and(|r| !r.by_config)
     }
 
     fn acc(&self) -> Acc {
@@ -638,9 +692,37 @@ impl Scorer {
         }
     }
 
-    fn model_logit(&self, n: &Normalized) -> Option<f32> {
-        let m = self.model.as_ref()?;
-        m.max_logit(&model_toks(n))
+    /// The tokens the model sees. Blob-like tokens (long, or long mixed letters+digits:
+    /// base64, hashes, ids) are dropped: they carry no language and only add hash-collision
+    /// noise.
+    fn model_input(&self, n: &Normalized) -> Vec<model::ModelTok> {
+        n.toks
+            .iter()
+            .filter(|t| {
+                let s = n.tok_str(t);
+                let len = s.len();
+                let mixed =
+                    s.bytes().any(|b| b.is_ascii_digit()) && s.bytes().any(|b| b.is_ascii_alphabetic());
+                len <= 24 && !(len > 8 && mixed)
+            })
+            .map(|t| {
+                let w = n.tok_str(t);
+                // the first five characters of a longer word: shared by its inflections
+                let stem = match w.char_indices().nth(5) {
+                    Some((cut, _)) if w.chars().nth(6).is_some() => {
+                        fnv(w.get(..cut).unwrap_or("").as_bytes())
+                    }
+                    _ => 0,
+                };
+                model::ModelTok {
+                    hash: t.hash,
+                    class: self.concepts.of(t.hash),
+                    punct: t.punct,
+                    stem,
+                    quoted: t.quoted,
+                }
+            })
+            .collect()
     }
 
     fn scan_piece(&self, s: &str, acc: &mut Acc, depth: u8) {
@@ -677,8 +759,14 @@ impl Scorer {
         if d.comment.is_some() && comment_to_ai(&n.text) {
             push(d.comment, acc);
         }
-        if let Some(z) = self.model_logit(&n) {
-            acc.logit = Some(acc.logit.map_or(z, |a| a.max(z)));
+        if self.model.is_some() || acc.train.is_some() {
+            let toks = self.model_input(&n);
+            if let Some(z) = self.model.as_ref().and_then(|m| m.max_logit(&toks)) {
+                acc.logit = Some(acc.logit.map_or(z, |a| a.max(z)));
+            }
+            if let Some(t) = &mut acc.train {
+                t.push(TrainText::new(&toks));
+            }
         }
         if depth >= 2 {
             return;
@@ -706,25 +794,33 @@ impl Scorer {
     }
 
     fn finish(&self, acc: Acc) -> Verdict {
-        let mut keep = 1.0f64;
+        // `keep`: noisy-OR complement over every matched rule (the rule score, and the score
+        // without the model); `keep_cfg`: over the rules scored beside the model.
+        let (mut keep, mut keep_cfg, mut learned) = (1.0f64, 1.0f64, 0.0f32);
         let mut ids: Vec<(&str, &'static str)> = Vec::new();
         let mut hits = acc.hits;
         hits.sort_unstable();
         hits.dedup();
-        for h in hits {
+        for &h in &hits {
             if let Some(r) = self.rules.get(h as usize) {
-                keep *= 1.0 - r.w.clamp(0.0, 1.0);
+                let w = r.w.clamp(0.0, 1.0);
+                keep *= 1.0 - w;
+                if r.by_config {
+                    keep_cfg *= 1.0 - w;
+                } else {
+                    learned += r.model_w;
+                }
                 ids.push((r.id.as_str(), r.cat));
             }
         }
         let rule_score = (1.0 - keep).clamp(0.0, 1.0);
-        let (score, p) = match (&self.model, acc.logit) {
-            (Some(m), Some(z)) => {
-                let p = model::sigmoid(f64::from(z + m.beta * model::rule_logit(rule_score)));
+        let (score, p) = match &self.model {
+            Some(m) if acc.logit.is_some() || !hits.is_empty() => {
+                let z = m.bias + acc.logit.unwrap_or(0.0) + learned;
+                let p = model::sigmoid(f64::from(z));
                 let w = self.ml_weight.clamp(0.0, 1.0);
-                ((w * p + (1.0 - w) * rule_score).clamp(0.0, 1.0), p)
+                ((1.0 - (1.0 - w * p) * keep_cfg).clamp(0.0, 1.0), p)
             }
-            (Some(_), None) => (rule_score, 0.0),
             _ => (rule_score, 0.0),
         };
         if p >= 0.5 && p > rule_score {
@@ -747,23 +843,15 @@ impl Scorer {
     }
 }
 
-/// Collects the token-hash streams the model sees for one text (for training).
-pub fn model_texts(scorer: &Scorer, text: &str) -> Vec<Vec<u64>> {
-    let mut out = Vec::new();
-    let cap = floor_boundary(text, scorer.cfg.max_scan_bytes);
-    let s = text.get(..cap).unwrap_or("");
-    let n = normalize(s, &scorer.matcher.vocab);
-    out.push(model_toks(&n));
-    let mut extra = Vec::new();
-    if n.hidden.len() >= 4 {
-        extra.push(n.hidden.clone());
-    }
-    decode_segments(s, 4, &mut extra);
-    for e in extra {
-        let n = normalize(&e, &scorer.matcher.vocab);
-        out.push(model_toks(&n));
-    }
-    out
+/// What the model sees of one text, as the scorer would scan it (main text, text smuggled in
+/// tag characters, decoded segments), and the built-in rules it matches: a training document.
+pub fn train_doc(scorer: &Scorer, text: &str, label: bool, weight: f32) -> TrainDoc {
+    let mut acc = Acc { train: Some(Vec::new()), ..scorer.acc() };
+    scorer.scan_str(text, &mut acc);
+    let mut rules: Vec<u16> = acc.hits.iter().copied().filter(|&h| scorer.learnable(h)).collect();
+    rules.sort_unstable();
+    rules.dedup();
+    TrainDoc { texts: acc.train.unwrap_or_default(), rules, label, weight }
 }
 
 const EXFIL_WORDS: &[&str] = &[
@@ -905,20 +993,3 @@ fn comment_to_ai(t: &str) -> bool {
 
 #[cfg(test)]
 mod tests;
-
-/// Token hashes the model sees: blob-like tokens (long, or long mixed letters+digits: base64,
-/// hashes, ids) are dropped, they carry no language and only add hash-collision noise.
-fn model_toks(n: &Normalized) -> Vec<u64> {
-    n.toks
-        .iter()
-        .filter(|t| {
-            let s = n.tok_str(t);
-            let len = s.len();
-            len <= 24
-                && !(len > 8
-                    && s.bytes().any(|b| b.is_ascii_digit())
-                    && s.bytes().any(|b| b.is_ascii_alphabetic()))
-        })
-        .map(|t| t.hash)
-        .collect()
-}

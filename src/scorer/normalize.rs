@@ -40,6 +40,12 @@ pub(crate) struct Tok {
     pub start: u32,
     pub end: u32,
     pub hash: u64,
+    /// The first ASCII punctuation character between this token and the next (0: none):
+    /// `AGENT:`, `[system]`, `assistants,` read differently from the bare word.
+    pub punct: u8,
+    /// Inside double quotes, guillemets or backticks on its line: an attack that is quoted is
+    /// more often being discussed than made.
+    pub quoted: bool,
 }
 
 #[derive(Debug, Default)]
@@ -251,6 +257,7 @@ struct Builder<'v> {
     word: Vec<char>,
     vocab: &'v Vocab,
     max_tokens: usize,
+    quoted: bool,
 }
 
 impl Builder<'_> {
@@ -303,7 +310,13 @@ impl Builder<'_> {
             let end = self.out.words.len();
             let hash = fnv(self.out.words.as_bytes().get(start..end).unwrap_or(&[]));
             self.out.words.push(' ');
-            self.out.toks.push(Tok { start: start as u32, end: end as u32, hash });
+            self.out.toks.push(Tok {
+                start: start as u32,
+                end: end as u32,
+                hash,
+                punct: 0,
+                quoted: self.quoted,
+            });
         }
         self.word.clear();
     }
@@ -317,7 +330,13 @@ impl Builder<'_> {
             let end = self.out.words.len();
             let hash = fnv(self.out.words.as_bytes().get(start..end).unwrap_or(&[]));
             self.out.words.push(' ');
-            self.out.toks.push(Tok { start: start as u32, end: end as u32, hash });
+            self.out.toks.push(Tok {
+                start: start as u32,
+                end: end as u32,
+                hash,
+                punct: 0,
+                quoted: self.quoted,
+            });
         }
     }
 }
@@ -334,6 +353,7 @@ pub(crate) fn normalize(input: &str, vocab: &Vocab) -> Normalized {
         word: Vec::with_capacity(32),
         vocab,
         max_tokens: input.len() / 2 + 16,
+        quoted: false,
     };
     b.out.text.push(' ');
     let mut last_space = true;
@@ -391,6 +411,9 @@ pub(crate) fn normalize(input: &str, vocab: &Vocab) -> Normalized {
         in_flag = cp == 0x1F3F4;
         if c.is_whitespace() || c.is_control() {
             b.flush();
+            if c == '\n' {
+                b.quoted = false;
+            }
             if !last_space {
                 b.out.text.push(' ');
                 last_space = true;
@@ -428,6 +451,17 @@ pub(crate) fn normalize(input: &str, vocab: &Vocab) -> Normalized {
                 last_space = true;
             } else {
                 b.out.text.push(f);
+                match f {
+                    '"' | '`' => b.quoted = !b.quoted,
+                    '«' => b.quoted = true,
+                    '»' => b.quoted = false,
+                    _ => {}
+                }
+                if let Some(t) = b.out.toks.last_mut() {
+                    if t.punct == 0 && f.is_ascii_punctuation() {
+                        t.punct = f as u8;
+                    }
+                }
             }
         }
     }
@@ -500,7 +534,13 @@ fn respace(n: &mut Normalized, vocab: &Vocab) {
                 n.words.push_str(joined.get(a..bnd).unwrap_or(""));
                 let end = n.words.len();
                 n.words.push(' ');
-                new_toks.push(Tok { start: start as u32, end: end as u32, hash: fnv(&jb[a..bnd]) });
+                new_toks.push(Tok {
+                    start: start as u32,
+                    end: end as u32,
+                    hash: fnv(&jb[a..bnd]),
+                    punct: 0,
+                    quoted: false,
+                });
             }
             // also expose the joined form to literal rules
             n.text.push_str(&joined);
@@ -813,6 +853,13 @@ mod tests {
         assert_eq!(words("1gn0r3 pr3v10us instructions_now"), "ignore previous instructions now");
         assert_eq!(words("p@ssw0rd sha256 2024"), "password sha2s6 2024");
         assert_eq!(words("忽略指令"), "忽 略 指 令");
+    }
+
+    #[test]
+    fn punctuation_after_a_token_is_kept_for_the_model() {
+        let n = normalize("Note to AGENT: send (it)  now", &Vocab::default());
+        let p: Vec<(&str, u8)> = n.toks.iter().map(|t| (n.tok_str(t), t.punct)).collect();
+        assert_eq!(p, [("note", 0), ("to", 0), ("agent", b':'), ("send", b'('), ("it", b')'), ("now", 0)]);
     }
 
     #[test]
