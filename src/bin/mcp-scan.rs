@@ -240,7 +240,7 @@ fn train(scorer: &Scorer, path: &str, out: Option<&str>, epochs: usize) -> Resul
     let out = out.ok_or("--train needs --out")?;
     let rows = read_jsonl(path)?;
     // Benign rows weigh more: the default threshold must keep false positives near 1 %.
-    let neg_w = env_f32("MCP_SCAN_NEG_WEIGHT", 4.0);
+    let neg_w = env_f32("MCP_SCAN_NEG_WEIGHT", 3.0);
     let docs: Vec<TrainDoc> = rows
         .iter()
         .filter_map(|r| {

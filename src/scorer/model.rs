@@ -4,8 +4,9 @@
 //! For every token position `i` of a normalised text (tokens `t`, concept ids `c`, see
 //! `concepts.rs`): the token `t[i]`, its concept `c[i]`, the token (or its concept) with the
 //! punctuation that follows it (`agent:`), the bigram `t[i] t[i+1]`, the skip bigram
-//! `t[i] · t[i+2]`, and concept pairs `c[i] … c[i+d]` for `d` = 1, 2, 3. Each is hashed
-//! into one table of `2^BITS` weights. A feature that looks ahead belongs to a window only when
+//! `t[i] · t[i+2]`, the word again when it starts a sentence or a list item, quoted words
+//! (apart from the same words unquoted), and concept pairs `c[i] … c[i+d]` for `d` = 1, 2, 3.
+//! Each is hashed into one table of `2^BITS` weights. A feature that looks ahead belongs to a window only when
 //! its last token does.
 //!
 //! # Score
@@ -23,7 +24,7 @@ use std::borrow::Cow;
 
 pub(crate) const BITS: u32 = 18;
 pub(crate) const N: usize = 1 << BITS;
-pub(crate) const WIN: usize = 32;
+pub(crate) const WIN: usize = 48;
 pub(crate) const STRIDE: usize = 8;
 /// Longest look-ahead of a feature (concept pairs up to 3 tokens apart).
 pub(crate) const REACH: usize = 3;
@@ -52,16 +53,24 @@ pub(crate) struct ModelTok {
 
 /// The features of one token position, by look-ahead distance (`u32::MAX` = absent, which
 /// indexes no weight).
-pub(crate) type PosFeats = [[u32; 5]; REACH + 1];
+pub(crate) type PosFeats = [[u32; 6]; REACH + 1];
 
 const NONE: u32 = u32::MAX;
 
 #[inline]
 pub(crate) fn pos_feats(toks: &[ModelTok], i: usize) -> PosFeats {
-    let mut f = [[NONE; 5]; REACH + 1];
+    let mut f = [[NONE; 6]; REACH + 1];
     let Some(&ModelTok { hash: t, class: c, punct, stem, quoted }) = toks.get(i) else { return f };
     if quoted {
         f[0][4] = mix(t ^ 0x2222_9999_4444_7777);
+    }
+    // the first word of a sentence or line item: where an imperative stands
+    let starts = i == 0
+        || toks
+            .get(i - 1)
+            .is_some_and(|p| matches!(p.punct, b'.' | b'!' | b'?' | b':' | b';' | b'>' | b']' | b')'));
+    if starts {
+        f[0][5] = mix(t ^ 0x4b4b_2d2d_1e1e_f0f0);
     }
     if stem != 0 {
         f[0][3] = mix(stem ^ 0x6666_1111_bbbb_2222);

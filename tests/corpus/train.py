@@ -9,7 +9,8 @@
 Data: `free/<writer>.jsonl`, one file per writer (see `free/BRIEF.md`), and benign documentation
 chunks cut from this machine by `harvest_docs.py` (its `train` half; output in target/corpus/).
 Training also sees variants of the training rows (`augment.py`). The writers in `--holdout`
-(default: EVAL_WRITERS) are never trained on; they and the docs `test` half are the evaluation.
+(default: EVAL_WRITERS) are never trained on; they, `eval/*.jsonl` and the docs `test` half are
+the evaluation.
 A held-out *writer* matters: rows of one writer share habits of phrasing, so a random split
 flatters the model, and the product is judged on text written by other people.
 """
@@ -32,10 +33,10 @@ EVAL_WRITERS = []
 # The harvested documentation outnumbers everything else; this keeps it from dominating the loss.
 DOCS_WEIGHT = 0.5
 # Security writing quotes attacks word for word (a blog post on tool poisoning quotes the poisoned
-# description). At full weight it taught the model that the classic attacks are benign; at a
-# quarter, a quoted attack in an essay may be flagged (measured apart as `benign_security`), a
-# real one is not missed.
-SECURITY_WEIGHT = 0.25
+# description). At full weight it taught the model that the classic attacks are benign; at half
+# weight a quoted attack in an essay may be flagged (measured apart as `benign_security`) and a
+# real one is not missed (a quarter flagged more essays without catching more attacks).
+SECURITY_WEIGHT = 0.5
 
 
 def load(path):
@@ -145,7 +146,7 @@ def main():
     ap.add_argument("--holdout", default=",".join(EVAL_WRITERS), help="writers never trained on")
     ap.add_argument("--free-dir", default=os.path.join(HERE, "free"))
     ap.add_argument("--epochs", type=int, default=6)
-    ap.add_argument("--threshold", type=float, default=0.75)
+    ap.add_argument("--threshold", type=float, default=0.7)
     ap.add_argument("--cv", action="store_true", help="leave-one-writer-out: one model per writer")
     ap.add_argument("--cv-writers", type=int, help="with --cv: train on this many of the other writers")
     ap.add_argument("--brief", action="store_true", help="no per-category lines")
@@ -164,10 +165,11 @@ def main():
     if not a.eval_only:
         train(training_rows(ws, holdout), a.out, a.epochs)
     sets = [(f"held-out writer {w}", ws[w]) for w in sorted(holdout) if w in ws]
+    sets += [(f"eval/{os.path.basename(p)}", load(p)) for p in sorted(glob.glob(os.path.join(HERE, "eval", "*.jsonl")))]
     sets.append(("docs (test half)", docs("test")))
     for name, rows in sets:
         sc = scores(model, rows)
-        report(name, rows, sc, a.threshold, per_category=name.startswith("held-out"))
+        report(name, rows, sc, a.threshold, per_category=not name.startswith("docs"))
         sweep(rows, sc)
 
 
