@@ -19,7 +19,7 @@ EMBED_FROM = {"instruction_override", "agent_hijack", "exfiltration", "prompt_ex
 CARRIERS = {"benign_tool_output", "benign_config_docs", "benign_security", "docs_man", "docs_readme",
             "docs_rustdoc", "docs_pydoc"}
 EMBED_RATE = 0.4
-DISGUISE_RATE = {1: 0.15, 0: 0.0}
+DISGUISE_RATE = {1: 0.15, 0: 0.15}
 
 LOOKALIKE = {"a": "а", "c": "с", "e": "е", "i": "і", "j": "ј", "o": "о", "p": "р", "s": "ѕ", "x": "х", "y": "у"}
 DIGITS = {"a": "4", "e": "3", "i": "1", "o": "0", "s": "5", "t": "7", "g": "9"}
