@@ -19,6 +19,7 @@ DIST        := $(ROOT)/dist
 WASM        := $(DIST)/mcp_gateway.wasm
 BRIDGE      := $(DIST)/mcp-stdio-bridge
 SCAN        := $(DIST)/mcp-scan
+SCAN_WASM   := $(DIST)/mcp-scan.wasm
 WASM_TARGET := $(ROOT)/target/wasm
 
 ENVOY_VERSION := 1.40
@@ -40,22 +41,32 @@ build: $(WASM) $(BRIDGE) $(SCAN)
 # --- the wasm filter ------------------------------------------------------------------------
 # rustup's target is used where it can be installed; here (no internet) it cannot, so Debian's
 # rustc-web + rust-web-src build std for wasm32-wasip1 with -Zbuild-std (see ../shared/TOOLCHAIN.md).
+# $(1): what to build (cargo arguments), $(2): the artefact under wasm32-wasip1/release/, $(3): copy to.
+define wasm_cargo
+@mkdir -p $(DIST) $(WASM_TARGET)
+@if rustup target list --installed 2>/dev/null | grep -qx wasm32-wasip1 || \
+   { [ ! -e $(WASM_TARGET)/.no-rustup-target ] && timeout 30 rustup target add wasm32-wasip1 >/dev/null 2>&1; }; then \
+  echo "wasm build: rustup target wasm32-wasip1"; \
+  cargo build --release --target wasm32-wasip1 $(1) --target-dir $(WASM_TARGET); \
+else \
+  touch $(WASM_TARGET)/.no-rustup-target; \
+  $(MAKE) --no-print-directory debian-wasm-toolchain; \
+  echo "wasm build: Debian rustc-web with -Zbuild-std"; \
+  PATH=/usr/bin:$$PATH RUSTC_BOOTSTRAP=1 \
+  RUSTFLAGS="-L native=/usr/lib/wasm32-wasi -C link-self-contained=no" \
+    cargo build --release --target wasm32-wasip1 -Zbuild-std=std,panic_abort $(1) --target-dir $(WASM_TARGET); \
+fi
+@cp $(WASM_TARGET)/wasm32-wasip1/release/$(2) $(3)
+@echo "built $(3): $$(stat -c %s $(3)) bytes"
+endef
+
 $(WASM): $(RUST_SOURCES)
-	@mkdir -p $(DIST) $(WASM_TARGET)
-	@if rustup target list --installed 2>/dev/null | grep -qx wasm32-wasip1 || \
-	   { [ ! -e $(WASM_TARGET)/.no-rustup-target ] && timeout 30 rustup target add wasm32-wasip1 >/dev/null 2>&1; }; then \
-	  echo "wasm build: rustup target wasm32-wasip1"; \
-	  cargo build --release --target wasm32-wasip1 --lib -p mcp-gateway --target-dir $(WASM_TARGET); \
-	else \
-	  touch $(WASM_TARGET)/.no-rustup-target; \
-	  $(MAKE) --no-print-directory debian-wasm-toolchain; \
-	  echo "wasm build: Debian rustc-web with -Zbuild-std"; \
-	  PATH=/usr/bin:$$PATH RUSTC_BOOTSTRAP=1 \
-	  RUSTFLAGS="-L native=/usr/lib/wasm32-wasi -C link-self-contained=no" \
-	    cargo build --release --target wasm32-wasip1 -Zbuild-std=std,panic_abort --lib -p mcp-gateway --target-dir $(WASM_TARGET); \
-	fi
-	@cp $(WASM_TARGET)/wasm32-wasip1/release/mcp_gateway.wasm $@
-	@echo "built $@: $$(stat -c %s $@) bytes"
+	$(call wasm_cargo,--lib -p mcp-gateway,mcp_gateway.wasm,$@)
+
+# The scorer alone as a WASI program (mcp-scan), for `make bench`: its cost inside a wasm VM
+# without Envoy's per-request noise.
+$(SCAN_WASM): $(RUST_SOURCES)
+	$(call wasm_cargo,--bin mcp-scan -p mcp-gateway,mcp-scan.wasm,$@)
 
 .PHONY: debian-wasm-toolchain
 debian-wasm-toolchain:
@@ -129,7 +140,7 @@ fuzz:
 
 # The filter against plain Envoy and Envoy's native chain, the bridge against peer bridges
 # (not part of `make test`; about 6 minutes on 2 cores). Results: target/bench/.
-bench: build deps
+bench: build deps $(SCAN_WASM)
 	bash bench/setup.sh
 	$(PY) bench/run.py
 

@@ -97,7 +97,7 @@ def diff(a, b):
 
 
 def filter_targets(results):
-    """The issue's filter targets, evaluated per Envoy concurrency."""
+    """The issue's filter targets, evaluated per Envoy concurrency (and the scorer in wasm alone)."""
     t = []
     concs = sorted({p["concurrency"] for p in filter_ok_points(results)})
     for c in concs:
@@ -136,6 +136,12 @@ def filter_targets(results):
             elif rr is not None:
                 t.append({"target": f"{x} cheaper than C (throughput, --concurrency {c})",
                           "value": f"{x}/C rps = {rr:.2f}", "met": rr > 1.0})
+    wasm = results.get("micro_wasm", {}).get("us_per_call", {}).get("benign 1 KiB")
+    if wasm is not None:
+        t.append({"target": "scoring 1 KB inside wasm < 50 µs (dist/mcp-scan.wasm in Node's V8, no Envoy)",
+                  "value": f"{wasm:.1f} µs per 1 KiB of benign text (median of "
+                           f"{results['micro_wasm'].get('runs')} runs)",
+                  "met": wasm < 50})
     return t
 
 
@@ -368,6 +374,12 @@ def write(results, out):
                mi.get("table", "").strip(), ""]
         if mi.get("error"):
             md += ["```", mi["error"][-1200:], "```", ""]
+    mw = results.get("micro_wasm")
+    if mw:
+        md += ["## The scorer inside wasm (`node bench/wasm_scorer.mjs dist/mcp-scan.wasm`)", ""]
+        md += [f"- {case}: {us:.1f} µs per call" for case, us in mw.get("us_per_call", {}).items()]
+        md += [f"- error: {mw['error'][-600:]}"] if mw.get("error") else []
+        md += [""]
     with open(os.path.join(out, "report.md"), "w") as fh:
         fh.write("\n".join(md) + "\n")
 

@@ -16,10 +16,12 @@ import argparse
 import hashlib
 import json
 import os
+import re
 import secrets
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import time
@@ -491,6 +493,35 @@ def run_micro(opts, results):
     if p.returncode != 0:
         results["micro"]["error"] = p.stderr.strip()[-1500:]
         log("micro failed: " + p.stderr.strip()[-500:])
+    run_wasm_scorer(results)
+
+
+WASM_SCORER_LINE = re.compile(r"^(.+?): ([0-9.]+) µs per call")
+
+
+def run_wasm_scorer(results, runs=3):
+    """`mcp-scan --bench` built for wasm32-wasip1, in Node's V8 (bench/wasm_scorer.mjs): the
+    scorer's cost inside a wasm VM. Median of `runs` runs per case."""
+    exe = os.path.join(ROOT, "dist", "mcp-scan.wasm")
+    node = shutil.which("node")
+    if not (node and os.path.exists(exe)):
+        results["micro_wasm"] = {"error": "needs node and dist/mcp-scan.wasm (make bench builds it)"}
+        return
+    per_case = {}
+    for _ in range(runs):
+        p = subprocess.run([node, "--no-warnings", os.path.join(HERE, "wasm_scorer.mjs"), exe],
+                           capture_output=True, text=True, timeout=300)
+        if p.returncode != 0:
+            results["micro_wasm"] = {"error": p.stderr.strip()[-1500:]}
+            return
+        for line in p.stdout.splitlines():
+            m = WASM_SCORER_LINE.match(line)
+            if m:
+                per_case.setdefault(m.group(1), []).append(float(m.group(2)))
+    results["micro_wasm"] = {"us_per_call": {k: statistics.median(v) for k, v in per_case.items()},
+                             "runs": runs, "node": subprocess.run([node, "--version"], capture_output=True,
+                                                                  text=True).stdout.strip()}
+    log(f"micro wasm: {results['micro_wasm']['us_per_call']}")
 
 
 # ---------------------------------------------------------------------------------------------

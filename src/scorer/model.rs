@@ -11,8 +11,8 @@
 //!
 //! # Score
 //! A text is cut into windows of `WIN` tokens every `STRIDE` tokens; the text's logit is the
-//! maximum window logit, so an injection inside a long tool output is not diluted by the benign
-//! text around it. Window sums come from one prefix sum per look-ahead distance, so every window
+//! maximum window logit, so an injection inside a long tool output is diluted only by the benign
+//! text inside its window, not by the rest of the output. Window sums come from one prefix sum per look-ahead distance, so every window
 //! costs O(1) after one O(n) pass. The built-in rules that matched add their learned,
 //! non-negative weights: `p = σ(bias + max_window Σ w + Σ_matched a_rule)`.
 //!

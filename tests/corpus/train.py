@@ -120,10 +120,35 @@ def sweep(rows, sc, skip=()):
         print(f"    at {100 * fp_target:.1f}% FP{label}: threshold {th:.3f}, recall {100 * rec:.2f}%")
 
 
+def placed_in_documents(rows, carriers, seed):
+    """The short attacks of `rows` three ways: alone, inside a benign document (at a sentence
+    boundary near its middle) and right after one. Measures how much benign context dilutes an
+    injection (the indirect case: a poisoned web page or file)."""
+    rng = random.Random(seed)
+    out = []
+    for r in rows:
+        if r["label"] != 1 or len(r["text"]) > 300:
+            continue
+        d = rng.choice(carriers)["text"]
+        cut = d.rfind(". ", 0, len(d) // 2)
+        cut = cut + 2 if cut > 0 else len(d) // 2
+        out += [("alone", r["text"]), ("inside a document", d[:cut] + r["text"] + " " + d[cut:]),
+                ("after a document", d + "\n\n" + r["text"])]
+    return out
+
+
+def report_placement(placed, sc, th):
+    for where in ("alone", "inside a document", "after a document"):
+        ss = [s for (w, _), s in zip(placed, sc) if w == where]
+        if ss:
+            print(f"    short attacks {where:<18} recall {100 * sum(s >= th for s in ss) / len(ss):6.2f}% ({len(ss)})")
+
+
 def cross_validate(ws, a):
     """One model per writer, trained on the others (or on `--cv-writers` of them, to see how
     recall grows with the number of writers)."""
-    pooled_rows, pooled_sc = [], []
+    pooled_rows, pooled_sc, placed, placed_sc = [], [], [], []
+    carriers = [r for r in docs("test") if 150 <= len(r["text"]) <= 1500]
     for w in ws:
         model = os.path.join(TMP, f"cv-{w}.bin")
         others = [x for x in ws if x != w]
@@ -132,12 +157,16 @@ def cross_validate(ws, a):
         train(training_rows(ws, {w} | drop), model, a.epochs)
         sc = scores(model, ws[w])
         report(f"held-out writer {w}", ws[w], sc, a.threshold, per_category=False)
+        p = placed_in_documents(ws[w], carriers, seed=len(ws[w]))
+        placed += p
+        placed_sc += scores(model, [{"text": t} for _, t in p])
         pooled_rows += ws[w]
         pooled_sc += sc
     write(os.path.join(TMP, "cv-scores.jsonl"), [dict(r, score=s) for r, s in zip(pooled_rows, pooled_sc)])
     report("all writers, each held out", pooled_rows, pooled_sc, a.threshold, per_category=not a.brief)
     sweep(pooled_rows, pooled_sc)
     sweep(pooled_rows, pooled_sc, skip=("benign_security",))
+    report_placement(placed, placed_sc, a.threshold)
 
 
 def main():
