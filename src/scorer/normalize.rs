@@ -307,18 +307,17 @@ impl Builder<'_> {
             if changed {
                 self.out.sig.leet += 1;
             }
-            let end = self.out.words.len();
-            let hash = fnv(self.out.words.as_bytes().get(start..end).unwrap_or(&[]));
-            self.out.words.push(' ');
-            self.out.toks.push(Tok {
-                start: start as u32,
-                end: end as u32,
-                hash,
-                punct: 0,
-                quoted: self.quoted,
-            });
+            self.push_tok(start);
         }
         self.word.clear();
+    }
+
+    /// Ends the token whose text starts at `start` in `words`.
+    fn push_tok(&mut self, start: usize) {
+        let end = self.out.words.len();
+        let hash = fnv(self.out.words.as_bytes().get(start..end).unwrap_or(&[]));
+        self.out.words.push(' ');
+        self.out.toks.push(Tok { start: start as u32, end: end as u32, hash, punct: 0, quoted: self.quoted });
     }
 
     fn single(&mut self, c: char) {
@@ -327,16 +326,7 @@ impl Builder<'_> {
         if self.out.toks.len() < self.max_tokens {
             let start = self.out.words.len();
             self.out.words.push(c);
-            let end = self.out.words.len();
-            let hash = fnv(self.out.words.as_bytes().get(start..end).unwrap_or(&[]));
-            self.out.words.push(' ');
-            self.out.toks.push(Tok {
-                start: start as u32,
-                end: end as u32,
-                hash,
-                punct: 0,
-                quoted: self.quoted,
-            });
+            self.push_tok(start);
         }
     }
 }
