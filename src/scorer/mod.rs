@@ -58,8 +58,8 @@ use train::TrainText;
 pub use train::{train as train_model, TrainDoc, TrainParams};
 
 /// Default thresholds, from the leave-one-writer-out run of `tests/corpus/train.py --cv`: block
-/// where about 1 % of benign rows (security writing apart) score above it, warn near 2 %.
-pub const DEFAULT_BLOCK_THRESHOLD: f64 = 0.7;
+/// where about 1 % of benign rows (security writing apart) score above it, warn near 2.5 %.
+pub const DEFAULT_BLOCK_THRESHOLD: f64 = 0.75;
 pub const DEFAULT_WARN_THRESHOLD: f64 = 0.4;
 const MAX_RULES_IN_VERDICT: usize = 16;
 const MAX_DEPTH: usize = 64;
