@@ -493,7 +493,6 @@ def run_micro(opts, results):
     if p.returncode != 0:
         results["micro"]["error"] = p.stderr.strip()[-1500:]
         log("micro failed: " + p.stderr.strip()[-500:])
-    run_wasm_scorer(results)
 
 
 WASM_SCORER_LINE = re.compile(r"^(.+?): ([0-9.]+) µs per call")
@@ -563,6 +562,7 @@ def main():
     # Native micro-benchmarks first: they need the machine quiet, and cargo may compile.
     if "micro" in opts.only:
         run_micro(opts, results)
+        run_wasm_scorer(results)
         save(results)
     if "filter" in opts.only:
         run_filter(opts, results)

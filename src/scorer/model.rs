@@ -4,17 +4,18 @@
 //! For every token position `i` of a normalised text (tokens `t`, concept ids `c`, see
 //! `concepts.rs`): the token `t[i]`, its concept `c[i]`, the token (or its concept) with the
 //! punctuation that follows it (`agent:`), the bigram `t[i] t[i+1]`, the skip bigram
-//! `t[i] · t[i+2]`, the word again when it starts a sentence or a list item, quoted words
-//! (apart from the same words unquoted), and concept pairs `c[i] … c[i+d]` for `d` = 1, 2, 3.
-//! Each is hashed into one table of `2^BITS` weights. A feature that looks ahead belongs to a window only when
-//! its last token does.
+//! `t[i] · t[i+2]`, the word again when it starts a sentence or a list item, quoted words (apart
+//! from the same words unquoted), and concept pairs `c[i] … c[i+d]` for `d` = 1, 2, 3. Each is
+//! hashed into one table of `2^BITS` weights. A feature that looks ahead belongs to a window
+//! only when its last token does.
 //!
 //! # Score
 //! A text is cut into windows of `WIN` tokens every `STRIDE` tokens; the text's logit is the
 //! maximum window logit, so an injection inside a long tool output is diluted only by the benign
-//! text inside its window, not by the rest of the output. Window sums come from one prefix sum per look-ahead distance, so every window
-//! costs O(1) after one O(n) pass. The built-in rules that matched add their learned,
-//! non-negative weights: `p = σ(bias + max_window Σ w + Σ_matched a_rule)`.
+//! text inside its window, not by the rest of the output. Window sums come from one prefix sum
+//! per look-ahead distance, so every window costs O(1) after one O(n) pass. The built-in rules
+//! that matched add their learned, non-negative weights:
+//! `p = σ(bias + max_window Σ w + Σ_matched a_rule)`.
 //!
 //! # File (`model.bin`, written by `mcp-scan --train`)
 //! magic `MCPLR3\0\0`, bias (f32 LE), scale (f32 LE), rule count (u16 LE), then per rule its id
